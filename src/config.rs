@@ -1,0 +1,207 @@
+//! The configuration file (`vcproxy.toml`), read once and validated.
+//!
+//! Only [`Config::load`] builds a [`Config`], so every other module can trust
+//! that addresses parse, files are named, and relative paths are already
+//! resolved against the config file's directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory of the config file; generated certificates live in `dir/pki`.
+    pub dir: PathBuf,
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub etcd: EtcdConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The tenant listener (TLS, h2 and http/1.1).
+    pub listen: SocketAddr,
+    /// Plain-HTTP admin listener: `/metrics`. Keep it on loopback.
+    pub admin_listen: SocketAddr,
+    /// The base URL tenants reach, written into kubeconfigs.
+    pub public_url: String,
+    /// Serving certificate and key; when absent vcproxy generates a CA and a
+    /// serving certificate into `dir/pki` on first start.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// CA bundle that verifies `cert_file`, embedded in kubeconfigs.
+    pub ca_file: Option<PathBuf>,
+    /// Extra DNS names / IPs for a generated serving certificate.
+    pub extra_sans: Vec<String>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub drain_seconds: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub url: http::Uri,
+    pub ca_file: PathBuf,
+    pub client_cert_file: PathBuf,
+    pub client_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct EtcdConfig {
+    pub endpoints: Vec<String>,
+    /// Key prefix of everything vcproxy stores, without a trailing slash.
+    pub prefix: String,
+}
+
+// The file's shape; converted into the validated types above.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: RawServer,
+    upstream: RawUpstream,
+    etcd: RawEtcd,
+    #[serde(default)]
+    policy: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
+    admin_listen: String,
+    public_url: Option<String>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    extra_sans: Vec<String>,
+    drain_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    url: String,
+    ca_file: PathBuf,
+    client_cert_file: PathBuf,
+    client_key_file: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEtcd {
+    endpoints: Vec<String>,
+    prefix: Option<String>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        let dir = path
+            .canonicalize()
+            .with_context(|| format!("resolving {}", path.display()))?
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::parse(&text, dir).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    pub fn parse(text: &str, dir: PathBuf) -> anyhow::Result<Config> {
+        let raw: RawConfig = toml::from_str(text)?;
+        let _ = raw.policy; // read by the flow-control stage once it exists
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
+
+        let listen: SocketAddr = raw.server.listen.parse().context("server.listen must be HOST:PORT")?;
+        let admin_listen: SocketAddr =
+            raw.server.admin_listen.parse().context("server.admin_listen must be HOST:PORT")?;
+        let public_url = raw
+            .server
+            .public_url
+            .unwrap_or_else(|| format!("https://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
+        if !public_url.starts_with("https://") {
+            bail!("server.public_url must be an https:// URL, got {public_url:?}");
+        }
+        if raw.server.cert_file.is_some() != raw.server.key_file.is_some() {
+            bail!("server.cert_file and server.key_file must be set together");
+        }
+
+        let url: http::Uri = raw.upstream.url.parse().context("upstream.url is not a URL")?;
+        if url.scheme_str() != Some("https") || url.authority().is_none() {
+            bail!("upstream.url must be https://HOST:PORT, got {}", raw.upstream.url);
+        }
+        if url.path() != "/" && !url.path().is_empty() {
+            bail!("upstream.url must not have a path, got {}", raw.upstream.url);
+        }
+
+        if raw.etcd.endpoints.is_empty() {
+            bail!("etcd.endpoints must name at least one endpoint");
+        }
+        let prefix = raw.etcd.prefix.unwrap_or_else(|| "/vcproxy".into());
+        let prefix = prefix.trim_end_matches('/').to_string();
+        if !prefix.starts_with('/') || prefix.len() < 2 {
+            bail!("etcd.prefix must start with '/' and not be the root, got {prefix:?}");
+        }
+
+        Ok(Config {
+            server: ServerConfig {
+                listen,
+                admin_listen,
+                public_url,
+                cert_file: raw.server.cert_file.map(resolve),
+                key_file: raw.server.key_file.map(resolve),
+                ca_file: raw.server.ca_file.map(resolve),
+                extra_sans: raw.server.extra_sans,
+                drain_seconds: raw.server.drain_seconds.unwrap_or(30),
+            },
+            upstream: UpstreamConfig {
+                url,
+                ca_file: resolve(raw.upstream.ca_file),
+                client_cert_file: resolve(raw.upstream.client_cert_file),
+                client_key_file: resolve(raw.upstream.client_key_file),
+            },
+            etcd: EtcdConfig { endpoints: raw.etcd.endpoints, prefix },
+            dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8443"
+admin_listen = "127.0.0.1:9443"
+[upstream]
+url = "https://127.0.0.1:6443"
+ca_file = "pki/ca.crt"
+client_cert_file = "/abs/client.crt"
+client_key_file = "client.key"
+[etcd]
+endpoints = ["http://127.0.0.1:2379"]
+"#;
+
+    #[test]
+    fn resolves_relative_paths_and_defaults() {
+        let c = Config::parse(GOOD, PathBuf::from("/etc/vcproxy")).unwrap();
+        assert_eq!(c.upstream.ca_file, PathBuf::from("/etc/vcproxy/pki/ca.crt"));
+        assert_eq!(c.upstream.client_cert_file, PathBuf::from("/abs/client.crt"));
+        assert_eq!(c.server.public_url, "https://127.0.0.1:8443");
+        assert_eq!(c.etcd.prefix, "/vcproxy");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let typo = GOOD.replace("admin_listen", "admin_lisen");
+        assert!(Config::parse(&typo, PathBuf::from("/")).is_err());
+        let http = GOOD.replace("https://127.0.0.1:6443", "http://127.0.0.1:6443");
+        assert!(Config::parse(&http, PathBuf::from("/")).is_err());
+        let root = GOOD.replace("[etcd]", "[etcd]\nprefix = \"/\"");
+        assert!(Config::parse(&root, PathBuf::from("/")).is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Errors that reach a client, as Kubernetes `metav1.Status` objects.
+//!
+//! Every rejection vcproxy makes itself is one of these, so kubectl and client
+//! libraries print a useful message instead of choking on plain text. `Fault`
+//! records who is to blame (as pingora does): the client (4xx), the upstream
+//! apiserver or etcd (502/503/504), or vcproxy itself (500).
+
+use bytes::Bytes;
+use http::{header, Response, StatusCode};
+use serde_json::json;
+
+use crate::body::{full, ProxyBody};
+
+/// Who caused an error; decides the status family and the log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Downstream,
+    Upstream,
+    Internal,
+}
+
+/// An error that is answered with a `metav1.Status`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: StatusCode,
+    /// `metav1.StatusReason`, e.g. `Forbidden`, `NotFound`, `BadRequest`.
+    pub reason: &'static str,
+    pub message: String,
+    pub fault: Fault,
+}
+
+impl ApiError {
+    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>, fault: Fault) -> Self {
+        ApiError { code, reason, message: message.into(), fault }
+    }
+
+    /// The one 401 every authentication failure gets (unknown tenant, missing or
+    /// wrong token): identical bytes, so callers cannot tell which it was.
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized", Fault::Downstream)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", message, Fault::Downstream)
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message, Fault::Downstream)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFound", message, Fault::Downstream)
+    }
+    pub fn not_acceptable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_ACCEPTABLE, "NotAcceptable", message, Fault::Downstream)
+    }
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "vcproxy accepts JSON request bodies only; send Content-Type: application/json",
+            Fault::Downstream,
+        )
+    }
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", message, Fault::Downstream)
+    }
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "InternalError", message, Fault::Upstream)
+    }
+    pub fn service_unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message, Fault::Upstream)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message, Fault::Internal)
+    }
+
+    /// The `metav1.Status` JSON body.
+    pub fn status_json(&self) -> Bytes {
+        let body = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code.as_u16(),
+        });
+        Bytes::from(serde_json::to_vec(&body).expect("a Status always serialises"))
+    }
+
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let body = self.status_json();
+        Response::builder()
+            .status(self.code)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("cache-control", "no-cache, private")
+            .body(full(body))
+            .expect("static headers are valid")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.code.as_u16(), self.reason, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthorized_is_a_status_object() {
+        let v: serde_json::Value = serde_json::from_slice(&ApiError::unauthorized().status_json()).unwrap();
+        assert_eq!(v["kind"], "Status");
+        assert_eq!(v["code"], 401);
+        assert_eq!(v["reason"], "Unauthorized");
+        assert_eq!(v["status"], "Failure");
+    }
+
+    #[test]
+    fn message_is_escaped_json() {
+        let e = ApiError::forbidden("quote \" and newline \n");
+        let v: serde_json::Value = serde_json::from_slice(&e.status_json()).unwrap();
+        assert_eq!(v["message"], "quote \" and newline \n");
+    }
+}

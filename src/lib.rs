@@ -1,0 +1,30 @@
+//! vcproxy: a tenant-aware HTTP/2 reverse proxy that gives every tenant its own
+//! virtual Kubernetes cluster on one shared kube-apiserver (the super master).
+//!
+//! Layout, in request order (see `docs/ARCHITECTURE.md` for the flow):
+//! - [`config`]       — `vcproxy.toml` → validated [`config::Config`]
+//! - [`server`]       — listeners, accept loop, graceful drain
+//! - [`tls`]          — serving certificate (generated if absent), upstream mTLS identity
+//! - [`stack`]        — the one place the pipeline is assembled, outermost first
+//! - [`authn`]        — `/clusters/<tenant>` + bearer token → [`authn::Identity`]
+//! - [`request_info`] — the Kubernetes path parsed once into a typed value
+//! - [`route`]        — what the proxy does with a request (deny by default)
+//! - [`upstream`]     — pooled HTTP/2 client; header stripping and impersonation
+//! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
+//! - [`kubeconfig`]   — kubeconfigs handed to tenant users
+//! - [`metrics`]      — Prometheus metrics for the admin listener
+//! - [`error`], [`body`] — `metav1.Status` errors; the streamed body type
+
+pub mod authn;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod kubeconfig;
+pub mod metrics;
+pub mod request_info;
+pub mod route;
+pub mod server;
+pub mod stack;
+pub mod tenants;
+pub mod tls;
+pub mod upstream;

@@ -1,0 +1,126 @@
+//! The `vcproxy` command: serve, and manage tenants.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use vcproxy::config::Config;
+use vcproxy::tenants::Store;
+
+#[derive(Parser)]
+#[command(name = "vcproxy", version, about = "A virtual Kubernetes cluster per tenant on one shared apiserver")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Manage tenants (stored in etcd; running proxies pick changes up live).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and its admin user; prints the admin's kubeconfig.
+    Create {
+        name: String,
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// List tenants.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Delete a tenant and everything vcproxy stores for it.
+    Delete {
+        name: String,
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Issue a new token for a user (created if missing); prints its kubeconfig.
+    Kubeconfig {
+        name: String,
+        #[arg(long, default_value = "admin")]
+        user: String,
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VCPROXY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config } => vcproxy::server::run(Config::load(&config)?).await,
+        Command::Tenant { command } => tenant(command).await,
+    }
+}
+
+async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create { name, config } => {
+            let config = Config::load(&config)?;
+            let store = Store::connect(&config.etcd).await?;
+            let (meta, token) = store.create_tenant(&name).await?;
+            eprintln!("created tenant {} (uid {})", meta.name, meta.uid);
+            print!("{}", kubeconfig(&config, &name, "admin", &token)?);
+        }
+        TenantCommand::List { config } => {
+            let config = Config::load(&config)?;
+            let store = Store::connect(&config.etcd).await?;
+            println!("{:<24} {:<38} CREATED", "NAME", "UID");
+            for t in store.list_tenants().await? {
+                println!("{:<24} {:<38} {}", t.name, t.uid, t.created_at);
+            }
+        }
+        TenantCommand::Delete { name, config } => {
+            let config = Config::load(&config)?;
+            let store = Store::connect(&config.etcd).await?;
+            if !store.delete_tenant(&name).await? {
+                anyhow::bail!("tenant {name:?} does not exist");
+            }
+            eprintln!("deleted tenant {name}");
+        }
+        TenantCommand::Kubeconfig { name, user, config } => {
+            let config = Config::load(&config)?;
+            let store = Store::connect(&config.etcd).await?;
+            let token = store.issue_token(&name, &user).await?;
+            print!("{}", kubeconfig(&config, &name, &user, &token)?);
+        }
+    }
+    Ok(())
+}
+
+fn kubeconfig(config: &Config, tenant: &str, user: &str, token: &str) -> anyhow::Result<String> {
+    let pki = vcproxy::tls::ensure_serving_pki(config)?;
+    let ca = std::fs::read(&pki.ca_file).with_context(|| format!("reading {}", pki.ca_file.display()))?;
+    Ok(vcproxy::kubeconfig::render(&config.server.public_url, &ca, tenant, user, token))
+}

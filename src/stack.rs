@@ -1,0 +1,211 @@
+//! The request pipeline, assembled in one place, outermost stage first.
+//!
+//! ```text
+//! request ─▶ health? ─▶ /clusters/<t> ─▶ authn ─▶ request_info ─▶ route ─▶ upstream ─▶ response
+//!             │ 200        │ 404           │ 401     │ 400           │ 403     │ 502/503
+//! ```
+//! Each stage returns `Result<_, ApiError>`; the first error becomes the
+//! response, a `metav1.Status`. One log line and one metrics sample per request.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::authn::{self, Identity};
+use crate::body::{self, ProxyBody};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::request_info::{self, RequestInfo};
+use crate::route::{self, Route};
+use crate::tenants::Registry;
+use crate::upstream::{self, Upstream};
+
+/// Everything a request needs, shared by all connections.
+pub struct Proxy {
+    pub registry: Arc<Registry>,
+    pub upstream: Upstream,
+    pub metrics: Arc<Metrics>,
+    /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.
+    pub draining: AtomicBool,
+}
+
+/// What the request log line says about a request.
+#[derive(Default)]
+struct LogFields {
+    tenant: String,
+    user: String,
+    verb: String,
+    resource: String,
+}
+
+impl Proxy {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let mut fields = LogFields::default();
+        let response = match self.pipeline(req, &mut fields).await {
+            Ok(resp) => resp,
+            Err(err) => {
+                if err.fault != crate::error::Fault::Downstream {
+                    tracing::warn!(error = %err, "request failed");
+                }
+                err.into_response()
+            }
+        };
+        let elapsed = start.elapsed();
+        let tenant = if fields.tenant.is_empty() { "-" } else { fields.tenant.as_str() };
+        let verb = if fields.verb.is_empty() { method.as_str().to_ascii_lowercase() } else { fields.verb.clone() };
+        let code = response.status().as_u16().to_string();
+        self.metrics.requests.with_label_values(&[tenant, &verb, &code]).inc();
+        self.metrics.request_duration.with_label_values(&[tenant, &verb]).observe(elapsed.as_secs_f64());
+        tracing::info!(
+            tenant,
+            user = %fields.user,
+            verb = %verb,
+            resource = %fields.resource,
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+        Ok(response)
+    }
+
+    async fn pipeline(&self, req: Request<Incoming>, log: &mut LogFields) -> Result<Response<ProxyBody>, ApiError> {
+        // Health endpoints sit outside /clusters and need no credentials.
+        if let Some(resp) = self.health(req.method(), req.uri().path()) {
+            return Ok(resp);
+        }
+        let path = req.uri().path().to_string();
+        let (tenant, rest) = authn::split_tenant_path(&path)
+            .ok_or_else(|| ApiError::not_found("not found; tenant APIs are served under /clusters/<tenant>/"))?;
+
+        // Authentication comes before parsing, so unauthenticated callers learn
+        // nothing about which paths would be accepted.
+        let identity = authn::authenticate(&self.registry, tenant, req.headers())?;
+        log.tenant = identity.tenant_name().to_string();
+        log.user = identity.user.clone();
+
+        let info = request_info::parse(req.method(), rest, req.uri().query())
+            .map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))?;
+        log.verb = info.verb.as_str().to_string();
+        log.resource = info.resource.clone();
+
+        match route::route(&info)? {
+            Route::Upstream => self.forward(req, &info, &identity).await,
+        }
+    }
+
+    /// Forwards to the super apiserver as the tenant and streams the answer back.
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        info: &RequestInfo,
+        identity: &Identity,
+    ) -> Result<Response<ProxyBody>, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let path_and_query = match parts.uri.query() {
+            Some(q) => format!("{}?{q}", info.path),
+            None => info.path.clone(),
+        };
+        parts.uri = self.upstream.uri(&path_and_query)?;
+        upstream::strip_inbound_headers(&mut parts.headers);
+        if info.is_resource_request {
+            negotiate_json(&mut parts.headers)?;
+        }
+        upstream::stamp_identity(&mut parts.headers, identity)?;
+        let resp = self.upstream.send(Request::from_parts(parts, body::boxed(body)), &self.metrics).await?;
+        Ok(resp.map(body::boxed))
+    }
+
+    fn health(&self, method: &Method, path: &str) -> Option<Response<ProxyBody>> {
+        if method != Method::GET && method != Method::HEAD {
+            return None;
+        }
+        let ok = match path {
+            "/healthz" | "/livez" => true,
+            "/readyz" => self.registry.is_ready() && !self.draining.load(Ordering::Acquire),
+            _ => return None,
+        };
+        let (status, text) = if ok { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") };
+        Some(
+            Response::builder()
+                .status(status)
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(body::full(text))
+                .expect("static response"),
+        )
+    }
+}
+
+/// Resource responses must be JSON so vcproxy can read and rewrite them: drop
+/// protobuf and CBOR from `Accept`; a client that accepts nothing else gets 406.
+fn negotiate_json(headers: &mut http::HeaderMap) -> Result<(), ApiError> {
+    let binary = |t: &str| t.contains("protobuf") || t.contains("cbor");
+    for ct in headers.get_all(header::CONTENT_TYPE) {
+        if binary(&ct.to_str().unwrap_or_default().to_ascii_lowercase()) {
+            return Err(ApiError::unsupported_media_type());
+        }
+    }
+    let accepted: Vec<String> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let kept: Vec<&str> = accepted.iter().map(String::as_str).filter(|t| !binary(&t.to_ascii_lowercase())).collect();
+    if !accepted.is_empty() && kept.is_empty() {
+        return Err(ApiError::not_acceptable(
+            "vcproxy serves tenants JSON only; send Accept: application/json",
+        ));
+    }
+    let value = if kept.is_empty() { "application/json".to_string() } else { kept.join(", ") };
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_str(&value).map_err(|_| ApiError::bad_request("invalid Accept header"))?,
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderMap;
+
+    fn accept(v: &str) -> Result<String, ApiError> {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        negotiate_json(&mut h)?;
+        Ok(h.get(header::ACCEPT).unwrap().to_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn protobuf_is_removed_from_accept() {
+        assert_eq!(accept("application/vnd.kubernetes.protobuf, application/json").unwrap(), "application/json");
+        assert_eq!(
+            accept("application/json;as=Table;v=v1;g=meta.k8s.io,application/json").unwrap(),
+            "application/json;as=Table;v=v1;g=meta.k8s.io, application/json"
+        );
+        assert_eq!(accept("*/*").unwrap(), "*/*");
+        assert_eq!(accept("application/vnd.kubernetes.protobuf").unwrap_err().code, 406);
+        assert_eq!(accept("application/cbor").unwrap_err().code, 406);
+    }
+
+    #[test]
+    fn binary_request_bodies_are_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.kubernetes.protobuf"));
+        assert_eq!(negotiate_json(&mut h).unwrap_err().code, 415);
+        let mut h = HeaderMap::new();
+        negotiate_json(&mut h).unwrap();
+        assert_eq!(h.get(header::ACCEPT).unwrap(), "application/json");
+    }
+}

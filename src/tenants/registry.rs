@@ -1,0 +1,194 @@
+//! The in-memory view of all tenants that authentication reads.
+//!
+//! Loaded from etcd at start and kept current by a watch, so a tenant created
+//! or deleted through any replica's CLI is seen within the watch latency (well
+//! under a second) without a restart. If etcd goes away the last view stays in
+//! force; the loop re-lists and re-watches when it comes back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use etcd_client::{EventType, WatchOptions};
+
+use super::{hash_token, Store, TenantMeta, TokenHash, UserRecord};
+
+/// One tenant as authentication sees it.
+#[derive(Debug)]
+pub struct Tenant {
+    pub meta: TenantMeta,
+    /// token hash → user name
+    tokens: HashMap<TokenHash, String>,
+}
+
+pub struct Registry {
+    store: Store,
+    tenants: DashMap<String, Arc<Tenant>>,
+    /// Every registry key as last seen, so a tenant can be rebuilt from its keys.
+    raw: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Set once the first full list has been loaded (drives `/readyz`).
+    ready: AtomicBool,
+}
+
+impl Registry {
+    pub fn new(store: Store) -> Arc<Registry> {
+        Arc::new(Registry {
+            store,
+            tenants: DashMap::new(),
+            raw: Mutex::new(BTreeMap::new()),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+
+    pub fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.tenants.get(name).map(|t| t.clone())
+    }
+
+    /// The user a bearer token belongs to in `tenant`, or None. An unknown tenant
+    /// and a wrong token are the same None, and both hash the token first.
+    pub fn authenticate(&self, tenant: &str, token: &str) -> Option<(Arc<Tenant>, String)> {
+        let hash = hash_token(token);
+        let t = self.tenant(tenant)?;
+        let user = t.tokens.get(&hash)?.clone();
+        Some((t, user))
+    }
+
+    /// Lists, then watches, forever; on any error waits and starts over.
+    pub async fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.list_and_watch().await {
+                Ok(()) => tracing::warn!("tenant registry watch ended; re-listing"),
+                Err(e) => tracing::warn!(error = %e, "tenant registry watch failed; re-listing"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn list_and_watch(&self) -> anyhow::Result<()> {
+        let (kvs, revision) = self.store.snapshot().await?;
+        {
+            let mut raw = self.raw.lock().unwrap();
+            *raw = kvs.into_iter().collect();
+        }
+        self.rebuild_all();
+        self.ready.store(true, Ordering::Release);
+        tracing::info!(tenants = self.tenants.len(), revision, "tenant registry loaded");
+
+        let opts = WatchOptions::new().with_prefix().with_start_revision(revision + 1);
+        let mut stream = self.store.client().watch(self.store.tenants_prefix(), Some(opts)).await?;
+        while let Some(resp) = stream.message().await? {
+            if resp.canceled() {
+                anyhow::bail!("watch canceled: {}", resp.cancel_reason());
+            }
+            let mut touched = Vec::new();
+            {
+                let mut raw = self.raw.lock().unwrap();
+                for event in resp.events() {
+                    let Some(kv) = event.kv() else { continue };
+                    let key = kv.key_str()?.to_string();
+                    match event.event_type() {
+                        EventType::Put => raw.insert(key.clone(), kv.value().to_vec()),
+                        EventType::Delete => raw.remove(&key),
+                    };
+                    touched.push(key);
+                }
+            }
+            for key in touched {
+                if let Some(tenant) = self.tenant_of_key(&key) {
+                    self.rebuild(&tenant);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn tenant_of_key(&self, key: &str) -> Option<String> {
+        let rest = key.strip_prefix(&self.store.tenants_prefix())?;
+        Some(rest.split('/').next()?.to_string())
+    }
+
+    fn rebuild_all(&self) {
+        let names: std::collections::BTreeSet<String> = {
+            let raw = self.raw.lock().unwrap();
+            raw.keys().filter_map(|k| self.tenant_of_key(k)).collect()
+        };
+        self.tenants.retain(|name, _| names.contains(name));
+        for name in names {
+            self.rebuild(&name);
+        }
+    }
+
+    /// Recomputes one tenant from its raw keys; a tenant without `meta` is gone.
+    fn rebuild(&self, name: &str) {
+        let prefix = self.store.tenant_prefix(name);
+        let built = {
+            let raw = self.raw.lock().unwrap();
+            build_tenant(&prefix, raw.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)))
+        };
+        match built {
+            Some(t) => {
+                self.tenants.insert(name.to_string(), Arc::new(t));
+            }
+            None => {
+                self.tenants.remove(name);
+            }
+        }
+    }
+}
+
+fn build_tenant<'a>(prefix: &str, kvs: impl Iterator<Item = (&'a String, &'a Vec<u8>)>) -> Option<Tenant> {
+    let mut meta = None;
+    let mut tokens = HashMap::new();
+    for (key, value) in kvs {
+        let rest = &key[prefix.len()..];
+        if rest == "meta" {
+            meta = serde_json::from_slice::<TenantMeta>(value)
+                .map_err(|e| tracing::error!(key, error = %e, "unreadable tenant record"))
+                .ok();
+        } else if rest.starts_with("users/") {
+            match serde_json::from_slice::<UserRecord>(value) {
+                Ok(user) => {
+                    for h in user.token_hashes {
+                        tokens.insert(h, user.name.clone());
+                    }
+                }
+                Err(e) => tracing::error!(key, error = %e, "unreadable user record"),
+            }
+        }
+    }
+    Some(Tenant { meta: meta?, tokens })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_needs_its_meta_record() {
+        let prefix = "/v/tenants/acme/".to_string();
+        let user = serde_json::to_vec(&UserRecord { name: "admin".into(), token_hashes: vec!["h1".into()] }).unwrap();
+        let user_key = format!("{prefix}users/admin");
+        assert!(build_tenant(&prefix, [(&user_key, &user)].into_iter()).is_none());
+
+        let meta = serde_json::to_vec(&TenantMeta { name: "acme".into(), uid: "u".into(), created_at: "t".into() }).unwrap();
+        let meta_key = format!("{prefix}meta");
+        let t = build_tenant(&prefix, [(&meta_key, &meta), (&user_key, &user)].into_iter()).unwrap();
+        assert_eq!(t.tokens.get("h1").map(String::as_str), Some("admin"));
+    }
+}

@@ -1,0 +1,165 @@
+//! The super apiserver client: pooled HTTP/2 over mTLS, with identity headers stamped here.
+//!
+//! The apiserver trusts `Impersonate-*` headers from vcproxy's certificate, so
+//! every client-supplied identity header is deleted first and then vcproxy's own
+//! are set — never appended. Hop-by-hop headers, and any header named in
+//! `Connection`, never cross the proxy.
+
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::authn::Identity;
+use crate::body::ProxyBody;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Headers that describe one hop, not the request; never forwarded either way.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "host",
+];
+
+/// Header name prefixes the apiserver treats as identity.
+const IDENTITY_PREFIXES: &[&str] = &["impersonate-", "x-remote-"];
+
+/// Removes everything a client may not send upstream: hop-by-hop headers, those
+/// named in `Connection`, credentials, identity headers, and `Accept-Encoding`
+/// (upstream bodies must stay uncompressed so they can be rewritten).
+pub fn strip_inbound_headers(headers: &mut HeaderMap) {
+    strip_hop_by_hop(headers);
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::ACCEPT_ENCODING);
+    headers.remove(header::COOKIE);
+    let identity: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| IDENTITY_PREFIXES.iter().any(|p| name.as_str().starts_with(p)))
+        .cloned()
+        .collect();
+    for name in identity {
+        headers.remove(name);
+    }
+}
+
+/// Removes hop-by-hop headers and every header the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// Sets the impersonation headers for a tenant request (after stripping).
+pub fn stamp_identity(headers: &mut HeaderMap, identity: &Identity) -> Result<(), ApiError> {
+    let user = HeaderValue::from_str(&identity.impersonated_user())
+        .map_err(|_| ApiError::internal("tenant identity is not a valid header value"))?;
+    let group = HeaderValue::from_str(&identity.impersonated_group())
+        .map_err(|_| ApiError::internal("tenant identity is not a valid header value"))?;
+    headers.insert(HeaderName::from_static("impersonate-user"), user);
+    headers.insert(HeaderName::from_static("impersonate-group"), group);
+    Ok(())
+}
+
+/// The pooled HTTP/2 client for the super apiserver.
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    base: Uri,
+}
+
+impl Upstream {
+    pub fn new(config: &Config) -> anyhow::Result<Upstream> {
+        let tls = crate::tls::upstream_client_config(config)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .http2_keep_alive_timeout(Duration::from_secs(10))
+            .build(connector);
+        Ok(Upstream { client, base: config.upstream.url.clone() })
+    }
+
+    /// The absolute upstream URI for a tenant-relative path and query.
+    pub fn uri(&self, path_and_query: &str) -> Result<Uri, ApiError> {
+        let mut parts = self.base.clone().into_parts();
+        parts.path_and_query = Some(
+            path_and_query.parse().map_err(|_| ApiError::bad_request("request path is not a valid URI"))?,
+        );
+        Uri::from_parts(parts).map_err(|_| ApiError::bad_request("request path is not a valid URI"))
+    }
+
+    /// Sends a request (URI and headers already final) and returns the response head
+    /// with its streaming body.
+    pub async fn send(&self, mut req: Request<ProxyBody>, metrics: &Metrics) -> Result<Response<Incoming>, ApiError> {
+        *req.version_mut() = Version::HTTP_2;
+        let mut resp = self.client.request(req).await.map_err(|e| {
+            tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
+            if e.is_connect() {
+                ApiError::service_unavailable("the super apiserver is unreachable; retry shortly")
+            } else {
+                ApiError::bad_gateway("the super apiserver did not answer the request; retry shortly")
+            }
+        })?;
+        metrics.upstream_responses.with_label_values(&[&format!("{:?}", resp.version())]).inc();
+        strip_hop_by_hop(resp.headers_mut());
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_identity_credentials_and_connection_named_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("impersonate-user", HeaderValue::from_static("system:admin"));
+        h.append("Impersonate-Group", HeaderValue::from_static("system:masters"));
+        h.insert("impersonate-extra-scopes", HeaderValue::from_static("x"));
+        h.insert("impersonate-uid", HeaderValue::from_static("x"));
+        h.insert("x-remote-user", HeaderValue::from_static("system:admin"));
+        h.insert("x-remote-group", HeaderValue::from_static("system:masters"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, X-Sneaky , keep-alive"));
+        h.insert("x-sneaky", HeaderValue::from_static("1"));
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        strip_inbound_headers(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, vec!["accept"], "only accept survives, got {left:?}");
+    }
+}
