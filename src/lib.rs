@@ -20,6 +20,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod kubeconfig;
+pub mod mapping;
 pub mod metrics;
 pub mod request_info;
 pub mod route;
