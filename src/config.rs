@@ -97,8 +97,7 @@ struct RawEtcd {
 
 impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
         let dir = path
             .canonicalize()
             .with_context(|| format!("resolving {}", path.display()))?
@@ -116,12 +115,8 @@ impl Config {
         let listen: SocketAddr = raw.server.listen.parse().context("server.listen must be HOST:PORT")?;
         let admin_listen: SocketAddr =
             raw.server.admin_listen.parse().context("server.admin_listen must be HOST:PORT")?;
-        let public_url = raw
-            .server
-            .public_url
-            .unwrap_or_else(|| format!("https://{listen}"))
-            .trim_end_matches('/')
-            .to_string();
+        let public_url =
+            raw.server.public_url.unwrap_or_else(|| format!("https://{listen}")).trim_end_matches('/').to_string();
         if !public_url.starts_with("https://") {
             bail!("server.public_url must be an https:// URL, got {public_url:?}");
         }

@@ -159,7 +159,9 @@ mod tests {
             let s = to_super(&tenant, &virtual_ns);
             assert!(is_dns1123_label(&s), "{s:?} from ({tenant}, {virtual_ns}) is not a DNS label");
             match parse_super(&s).expect("every mapped name parses") {
-                Parsed::Short { tenant: t, virtual_ns: v } => assert_eq!((t, v), (tenant.as_str(), virtual_ns.as_str())),
+                Parsed::Short { tenant: t, virtual_ns: v } => {
+                    assert_eq!((t, v), (tenant.as_str(), virtual_ns.as_str()))
+                }
                 Parsed::Long { tenant: t } => assert_eq!(t, tenant),
             }
             let owner = Owner::of(&s, Some(&tenant), Some(&virtual_ns)).expect("consistent labels own it");

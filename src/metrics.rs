@@ -4,9 +4,7 @@
 //! request info, codes are HTTP status codes. Unauthenticated requests are
 //! counted under tenant `-` so a caller cannot mint label values.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,

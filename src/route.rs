@@ -15,11 +15,7 @@ pub enum Route {
 
 pub fn route(info: &RequestInfo) -> Result<Route, ApiError> {
     if !info.is_resource_request {
-        return if is_discovery_path(&info.segments) {
-            Ok(Route::Upstream)
-        } else {
-            Err(not_served(info))
-        };
+        return if is_discovery_path(&info.segments) { Ok(Route::Upstream) } else { Err(not_served(info)) };
     }
     match (info.api_group.as_str(), info.resource.as_str(), info.verb) {
         // `kubectl auth whoami`: answered by the apiserver for the impersonated identity.
@@ -71,7 +67,17 @@ mod tests {
 
     #[test]
     fn serves_discovery_and_whoami_only() {
-        for p in ["/version", "/api", "/api/v1", "/apis", "/apis/apps", "/apis/apps/v1", "/openapi/v2", "/openapi/v3", "/openapi/v3/api/v1"] {
+        for p in [
+            "/version",
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/apps",
+            "/apis/apps/v1",
+            "/openapi/v2",
+            "/openapi/v3",
+            "/openapi/v3/api/v1",
+        ] {
             assert!(routed(Method::GET, p), "{p} should be served");
         }
         assert!(routed(Method::POST, "/apis/authentication.k8s.io/v1/selfsubjectreviews"));

@@ -90,10 +90,7 @@ async fn shutdown_signal() {
 
 fn connection_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -186,4 +183,3 @@ fn admin_response(req: &Request<Incoming>, metrics: &Metrics, registry: &Registr
         .body(body::full(body))
         .expect("static response")
 }
-

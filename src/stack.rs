@@ -116,9 +116,8 @@ impl Proxy {
         };
         parts.uri = self.upstream.uri(&path_and_query)?;
         upstream::strip_inbound_headers(&mut parts.headers);
-        if info.is_resource_request {
-            negotiate_json(&mut parts.headers)?;
-        }
+        // Responses pass through untouched here, so protobuf may flow both ways;
+        // routes that rewrite bodies negotiate JSON first.
         upstream::stamp_identity(&mut parts.headers, identity)?;
         let resp = self.upstream.send(Request::from_parts(parts, body::boxed(body)), &self.metrics).await?;
         Ok(resp.map(body::boxed))
@@ -144,8 +143,9 @@ impl Proxy {
     }
 }
 
-/// Resource responses must be JSON so vcproxy can read and rewrite them: drop
+/// Bodies that vcproxy rewrites must be JSON so vcproxy can read and rewrite them: drop
 /// protobuf and CBOR from `Accept`; a client that accepts nothing else gets 406.
+#[allow(dead_code)] // used by the rewriting routes
 fn negotiate_json(headers: &mut http::HeaderMap) -> Result<(), ApiError> {
     let binary = |t: &str| t.contains("protobuf") || t.contains("cbor");
     for ct in headers.get_all(header::CONTENT_TYPE) {
@@ -163,9 +163,7 @@ fn negotiate_json(headers: &mut http::HeaderMap) -> Result<(), ApiError> {
         .collect();
     let kept: Vec<&str> = accepted.iter().map(String::as_str).filter(|t| !binary(&t.to_ascii_lowercase())).collect();
     if !accepted.is_empty() && kept.is_empty() {
-        return Err(ApiError::not_acceptable(
-            "vcproxy serves tenants JSON only; send Accept: application/json",
-        ));
+        return Err(ApiError::not_acceptable("vcproxy serves tenants JSON only; send Accept: application/json"));
     }
     let value = if kept.is_empty() { "application/json".to_string() } else { kept.join(", ") };
     headers.insert(

@@ -45,11 +45,8 @@ pub fn strip_inbound_headers(headers: &mut HeaderMap) {
     headers.remove(header::AUTHORIZATION);
     headers.remove(header::ACCEPT_ENCODING);
     headers.remove(header::COOKIE);
-    let identity: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| IDENTITY_PREFIXES.iter().any(|p| name.as_str().starts_with(p)))
-        .cloned()
-        .collect();
+    let identity: Vec<HeaderName> =
+        headers.keys().filter(|name| IDENTITY_PREFIXES.iter().any(|p| name.as_str().starts_with(p))).cloned().collect();
     for name in identity {
         headers.remove(name);
     }
@@ -115,9 +112,8 @@ impl Upstream {
     /// The absolute upstream URI for a tenant-relative path and query.
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, ApiError> {
         let mut parts = self.base.clone().into_parts();
-        parts.path_and_query = Some(
-            path_and_query.parse().map_err(|_| ApiError::bad_request("request path is not a valid URI"))?,
-        );
+        parts.path_and_query =
+            Some(path_and_query.parse().map_err(|_| ApiError::bad_request("request path is not a valid URI"))?);
         Uri::from_parts(parts).map_err(|_| ApiError::bad_request("request path is not a valid URI"))
     }
 

@@ -82,8 +82,24 @@ mod tests {
     #[test]
     fn rejects_hostile_and_reserved_names() {
         let bad = [
-            "", "Acme", "-a", "a-", "a--b", "a_b", "a.b", "a/b", "..", "a b", "kube", "kube-system",
-            "system", "vcproxy", "default", "ünïcode", "a\0", "averyveryverylongtenantname",
+            "",
+            "Acme",
+            "-a",
+            "a-",
+            "a--b",
+            "a_b",
+            "a.b",
+            "a/b",
+            "..",
+            "a b",
+            "kube",
+            "kube-system",
+            "system",
+            "vcproxy",
+            "default",
+            "ünïcode",
+            "a\0",
+            "averyveryverylongtenantname",
         ];
         for name in bad {
             assert!(validate_tenant_name(name).is_err(), "{name:?} must be refused");

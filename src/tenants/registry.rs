@@ -186,7 +186,8 @@ mod tests {
         let user_key = format!("{prefix}users/admin");
         assert!(build_tenant(&prefix, [(&user_key, &user)].into_iter()).is_none());
 
-        let meta = serde_json::to_vec(&TenantMeta { name: "acme".into(), uid: "u".into(), created_at: "t".into() }).unwrap();
+        let meta =
+            serde_json::to_vec(&TenantMeta { name: "acme".into(), uid: "u".into(), created_at: "t".into() }).unwrap();
         let meta_key = format!("{prefix}meta");
         let t = build_tenant(&prefix, [(&meta_key, &meta), (&user_key, &user)].into_iter()).unwrap();
         assert_eq!(t.tokens.get("h1").map(String::as_str), Some("admin"));

@@ -82,12 +82,10 @@ impl Store {
         let token = new_token();
         let admin = UserRecord { name: ADMIN_USER.into(), token_hashes: vec![hash_token(&token)] };
         let meta_key = self.meta_key(name);
-        let txn = Txn::new()
-            .when([Compare::create_revision(meta_key.clone(), CompareOp::Equal, 0)])
-            .and_then([
-                TxnOp::put(meta_key, serde_json::to_vec(&meta)?, None),
-                TxnOp::put(self.user_key(name, ADMIN_USER), serde_json::to_vec(&admin)?, None),
-            ]);
+        let txn = Txn::new().when([Compare::create_revision(meta_key.clone(), CompareOp::Equal, 0)]).and_then([
+            TxnOp::put(meta_key, serde_json::to_vec(&meta)?, None),
+            TxnOp::put(self.user_key(name, ADMIN_USER), serde_json::to_vec(&admin)?, None),
+        ]);
         let resp = self.client.clone().txn(txn).await.context("creating tenant in etcd")?;
         if !resp.succeeded() {
             bail!("tenant {name:?} already exists");
@@ -104,11 +102,7 @@ impl Store {
     }
 
     pub async fn list_tenants(&self) -> anyhow::Result<Vec<TenantMeta>> {
-        let resp = self
-            .client
-            .clone()
-            .get(self.tenants_prefix(), Some(GetOptions::new().with_prefix()))
-            .await?;
+        let resp = self.client.clone().get(self.tenants_prefix(), Some(GetOptions::new().with_prefix())).await?;
         let mut tenants = Vec::new();
         for kv in resp.kvs() {
             if kv.key_str()?.ends_with("/meta") {
@@ -122,11 +116,8 @@ impl Store {
     /// Deletes every key of the tenant (exact prefix range); false if it did not exist.
     pub async fn delete_tenant(&self, name: &str) -> anyhow::Result<bool> {
         validate_tenant_name(name).map_err(|e| anyhow!("invalid tenant name: {e}"))?;
-        let resp = self
-            .client
-            .clone()
-            .delete(self.tenant_prefix(name), Some(DeleteOptions::new().with_prefix()))
-            .await?;
+        let resp =
+            self.client.clone().delete(self.tenant_prefix(name), Some(DeleteOptions::new().with_prefix())).await?;
         Ok(resp.deleted() > 0)
     }
 
@@ -162,11 +153,7 @@ impl Store {
 
     /// Every registry key and value, and the revision they were read at.
     pub async fn snapshot(&self) -> anyhow::Result<(Vec<(String, Vec<u8>)>, i64)> {
-        let resp = self
-            .client
-            .clone()
-            .get(self.tenants_prefix(), Some(GetOptions::new().with_prefix()))
-            .await?;
+        let resp = self.client.clone().get(self.tenants_prefix(), Some(GetOptions::new().with_prefix())).await?;
         let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
         let kvs = resp
             .kvs()
