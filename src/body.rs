@@ -27,3 +27,138 @@ where
 {
     body.map_err(Into::into).boxed_unsync()
 }
+
+/// Reads a whole request body, refusing more than `limit` bytes (kube-apiserver
+/// refuses bodies over 3 MiB; vcproxy does the same before buffering).
+pub async fn collect_limited<B>(body: B, limit: usize) -> Result<Bytes, crate::error::ApiError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(crate::error::ApiError::payload_too_large(format!("the request body is larger than {limit} bytes")))
+        }
+        Err(e) => Err(crate::error::ApiError::bad_request(format!("reading the request body: {e}"))),
+    }
+}
+
+/// Rewrites a streamed body chunk by chunk as it flows, without buffering it
+/// whole. Backpressure and cancellation come for free: nothing is read from
+/// upstream until the client reads, and dropping this drops upstream.
+pub trait ChunkRewriter: Send + 'static {
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError>;
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError>;
+}
+
+pub struct Rewritten<B, R> {
+    inner: B,
+    rewriter: R,
+    finished: bool,
+}
+
+impl<B, R> Rewritten<B, R> {
+    pub fn new(inner: B, rewriter: R) -> Self {
+        Rewritten { inner, rewriter, finished: false }
+    }
+}
+
+impl<B, R> http_body::Body for Rewritten<B, R>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+    R: ChunkRewriter + Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        let mut out = Vec::new();
+                        if let Err(e) = this.rewriter.push(&data, &mut out) {
+                            this.finished = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        if !out.is_empty() {
+                            return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(out)))));
+                        }
+                    }
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))), // trailers pass through
+                },
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    let mut out = Vec::new();
+                    if let Err(e) = this.rewriter.finish(&mut out) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(out)))));
+                    }
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+}
+
+/// Splits a stream of newline-delimited JSON documents (a watch) and hands each
+/// complete line to `f`, which appends what to send to `out`.
+pub struct JsonLines<F> {
+    buf: Vec<u8>,
+    f: F,
+    max_line: usize,
+}
+
+impl<F> JsonLines<F>
+where
+    F: FnMut(&[u8], &mut Vec<u8>) -> Result<(), BoxError> + Send + 'static,
+{
+    pub fn new(max_line: usize, f: F) -> Self {
+        JsonLines { buf: Vec::new(), f, max_line }
+    }
+}
+
+impl<F> ChunkRewriter for JsonLines<F>
+where
+    F: FnMut(&[u8], &mut Vec<u8>) -> Result<(), BoxError> + Send + 'static,
+{
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
+        self.buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(i) = self.buf[start..].iter().position(|b| *b == b'\n') {
+            let line = &self.buf[start..start + i];
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                (self.f)(line, out)?;
+            }
+            start += i + 1;
+        }
+        self.buf.drain(..start);
+        if self.buf.len() > self.max_line {
+            return Err(format!("a watch event is larger than {} bytes", self.max_line).into());
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError> {
+        let rest = std::mem::take(&mut self.buf);
+        if !rest.iter().all(u8::is_ascii_whitespace) {
+            (self.f)(&rest, out)?;
+        }
+        Ok(())
+    }
+}

@@ -17,6 +17,39 @@ pub struct Config {
     pub server: ServerConfig,
     pub upstream: UpstreamConfig,
     pub etcd: EtcdConfig,
+    pub tenancy: TenancyConfig,
+}
+
+/// What every tenant's virtual cluster looks like, until per-tenant policies
+/// override it.
+#[derive(Debug, Clone)]
+pub struct TenancyConfig {
+    /// Most namespaces a tenant may have.
+    pub max_namespaces: usize,
+    /// Pod Security Admission level enforced in tenant namespaces
+    /// (`privileged`, `baseline` or `restricted`); tenants cannot change it.
+    pub pod_security_enforce: String,
+    /// Cluster-scoped resources tenants may read (never write), as
+    /// `resource` (core) or `resource.group`.
+    pub cluster_scoped_readonly: Vec<String>,
+}
+
+impl Default for TenancyConfig {
+    fn default() -> Self {
+        TenancyConfig {
+            max_namespaces: 100,
+            pod_security_enforce: "baseline".into(),
+            cluster_scoped_readonly: [
+                "nodes",
+                "storageclasses.storage.k8s.io",
+                "priorityclasses.scheduling.k8s.io",
+                "ingressclasses.networking.k8s.io",
+                "runtimeclasses.node.k8s.io",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +95,17 @@ struct RawConfig {
     upstream: RawUpstream,
     etcd: RawEtcd,
     #[serde(default)]
+    tenancy: Option<RawTenancy>,
+    #[serde(default)]
     policy: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenancy {
+    max_namespaces: Option<usize>,
+    pod_security_enforce: Option<String>,
+    cluster_scoped_readonly: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -141,7 +184,21 @@ impl Config {
             bail!("etcd.prefix must start with '/' and not be the root, got {prefix:?}");
         }
 
+        let mut tenancy = TenancyConfig::default();
+        if let Some(t) = raw.tenancy {
+            tenancy.max_namespaces = t.max_namespaces.unwrap_or(tenancy.max_namespaces);
+            tenancy.pod_security_enforce = t.pod_security_enforce.unwrap_or(tenancy.pod_security_enforce);
+            tenancy.cluster_scoped_readonly = t.cluster_scoped_readonly.unwrap_or(tenancy.cluster_scoped_readonly);
+        }
+        if !["privileged", "baseline", "restricted"].contains(&tenancy.pod_security_enforce.as_str()) {
+            bail!(
+                "tenancy.pod_security_enforce must be privileged, baseline or restricted, got {:?}",
+                tenancy.pod_security_enforce
+            );
+        }
+
         Ok(Config {
+            tenancy,
             server: ServerConfig {
                 listen,
                 admin_listen,

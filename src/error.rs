@@ -27,11 +27,18 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     pub fault: Fault,
+    /// `details.name` and `details.kind` (the resource), as kube-apiserver sets them.
+    pub details: Option<(String, String)>,
 }
 
 impl ApiError {
     fn new(code: StatusCode, reason: &'static str, message: impl Into<String>, fault: Fault) -> Self {
-        ApiError { code, reason, message: message.into(), fault }
+        ApiError { code, reason, message: message.into(), fault, details: None }
+    }
+
+    pub fn with_details(mut self, name: &str, kind: &str) -> Self {
+        self.details = Some((name.to_string(), kind.to_string()));
+        self
     }
 
     /// The one 401 every authentication failure gets (unknown tenant, missing or
@@ -59,6 +66,15 @@ impl ApiError {
             Fault::Downstream,
         )
     }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message, Fault::Downstream)
+    }
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message, Fault::Downstream)
+    }
+    pub fn new_unsupported(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", message, Fault::Downstream)
+    }
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", message, Fault::Downstream)
     }
@@ -74,7 +90,7 @@ impl ApiError {
 
     /// The `metav1.Status` JSON body.
     pub fn status_json(&self) -> Bytes {
-        let body = json!({
+        let mut body = json!({
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
@@ -83,6 +99,9 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code.as_u16(),
         });
+        if let Some((name, kind)) = &self.details {
+            body["details"] = json!({ "name": name, "kind": kind });
+        }
         Bytes::from(serde_json::to_vec(&body).expect("a Status always serialises"))
     }
 

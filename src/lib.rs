@@ -9,6 +9,12 @@
 //! - [`authn`]        — `/clusters/<tenant>` + bearer token → [`authn::Identity`]
 //! - [`request_info`] — the Kubernetes path parsed once into a typed value
 //! - [`route`]        — what the proxy does with a request (deny by default)
+//! - [`discovery`]    — which resources are namespaced (from aggregated discovery)
+//! - [`namespaces`]   — the tenant's virtual namespaces and the ownership cache
+//! - [`forward`]      — namespaced requests: translate, send as the tenant, translate back
+//! - [`mapping`]      — the one (tenant, namespace) ↔ super namespace mapping
+//! - [`rewrite`]      — JSON bodies, lists, tables, watch streams, selectors, patches
+//! - [`protobuf`], [`proto_rewrite`] — the few protobuf fields kubectl's typed commands need translated
 //! - [`upstream`]     — pooled HTTP/2 client; header stripping and impersonation
 //! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
 //! - [`kubeconfig`]   — kubeconfigs handed to tenant users
@@ -18,11 +24,17 @@
 pub mod authn;
 pub mod body;
 pub mod config;
+pub mod discovery;
 pub mod error;
+pub mod forward;
 pub mod kubeconfig;
 pub mod mapping;
 pub mod metrics;
+pub mod namespaces;
+pub mod proto_rewrite;
+pub mod protobuf;
 pub mod request_info;
+pub mod rewrite;
 pub mod route;
 pub mod server;
 pub mod stack;

@@ -91,6 +91,17 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let store = Store::connect(&config.etcd).await?;
             let (meta, token) = store.create_tenant(&name).await?;
             eprintln!("created tenant {} (uid {})", meta.name, meta.uid);
+            // Every tenant starts with a `default` namespace, as a cluster does.
+            let (upstream, metrics) = upstream(&config)?;
+            vcproxy::namespaces::ensure_namespace(
+                &upstream,
+                &metrics,
+                &name,
+                "default",
+                &config.tenancy.pod_security_enforce,
+            )
+            .await
+            .context("creating the tenant's default namespace")?;
             print!("{}", kubeconfig(&config, &name, "admin", &token)?);
         }
         TenantCommand::List { config } => {
@@ -107,7 +118,12 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             if !store.delete_tenant(&name).await? {
                 anyhow::bail!("tenant {name:?} does not exist");
             }
-            eprintln!("deleted tenant {name}");
+            // Its tokens stop working now; its namespaces are deleted after.
+            let (upstream, metrics) = upstream(&config)?;
+            let count = vcproxy::namespaces::delete_all(&upstream, &metrics, &name)
+                .await
+                .context("deleting the tenant's namespaces")?;
+            eprintln!("deleted tenant {name} and {count} namespaces");
         }
         TenantCommand::Kubeconfig { name, user, config } => {
             let config = Config::load(&config)?;
@@ -117,6 +133,11 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// vcproxy's own upstream client, for CLI commands that manage namespaces.
+fn upstream(config: &Config) -> anyhow::Result<(vcproxy::upstream::Upstream, vcproxy::metrics::Metrics)> {
+    Ok((vcproxy::upstream::Upstream::new(config)?, vcproxy::metrics::Metrics::new()))
 }
 
 fn kubeconfig(config: &Config, tenant: &str, user: &str, token: &str) -> anyhow::Result<String> {

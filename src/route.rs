@@ -1,29 +1,98 @@
 //! Routing: what vcproxy does with an authenticated, parsed tenant request.
 //!
-//! Deny by default. A tenant reaches the super apiserver only through a route
-//! listed here; anything else gets a 403 `Status`, never an unfiltered
-//! passthrough. Namespaced objects join once the virtual-view rewriting exists.
+//! Deny by default: a request reaches the super apiserver only through one of
+//! the routes below; everything else is a 403 (or the 404 kube-apiserver would
+//! give) as a `metav1.Status`, never an unfiltered passthrough.
 
+use crate::discovery::Scope;
 use crate::error::ApiError;
 use crate::request_info::{RequestInfo, Verb};
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// Forward to the super apiserver, impersonating the tenant.
-    Upstream,
+    /// Version, discovery, OpenAPI: forwarded as the tenant, unchanged.
+    Discovery,
+    /// The tenant's virtual namespaces (`namespaces` handler).
+    Namespaces,
+    /// A namespaced resource inside one of the tenant's namespaces: forwarded as
+    /// the tenant, translated both ways.
+    InNamespace,
+    /// List or watch of a namespaced resource across all the tenant's namespaces
+    /// (`kubectl get -A`): read as vcproxy, filtered to the tenant.
+    AcrossNamespaces,
+    /// Read of a cluster-scoped resource the operator lets tenants see.
+    ClusterRead,
+    /// `selfsubjectreviews`, `selfsubjectaccessreviews`, `selfsubjectrulesreviews`:
+    /// created as the tenant, namespaces in the body translated.
+    SelfReview,
 }
 
-pub fn route(info: &RequestInfo) -> Result<Route, ApiError> {
+/// `scope` is what discovery says about `(api_group, resource)` when the request
+/// names no namespace; `readonly` lists cluster-scoped resources (`resource` or
+/// `resource.group`) tenants may read.
+pub fn route(info: &RequestInfo, scope: Option<Scope>, readonly: &[String]) -> Result<Route, ApiError> {
     if !info.is_resource_request {
-        return if is_discovery_path(&info.segments) { Ok(Route::Upstream) } else { Err(not_served(info)) };
+        return if is_discovery_path(&info.segments) { Ok(Route::Discovery) } else { Err(not_served(info)) };
     }
-    match (info.api_group.as_str(), info.resource.as_str(), info.verb) {
-        // `kubectl auth whoami`: answered by the apiserver for the impersonated identity.
-        ("authentication.k8s.io", "selfsubjectreviews", Verb::Create) if info.subresource.is_none() => {
-            Ok(Route::Upstream)
+    let group = info.api_group.as_str();
+    let resource = info.resource.as_str();
+    if group.is_empty() && resource == "namespaces" {
+        return Ok(Route::Namespaces);
+    }
+    if info.namespace.is_some() {
+        return Ok(Route::InNamespace);
+    }
+    if is_self_review(group, resource) {
+        return if info.verb == Verb::Create && info.subresource.is_none() {
+            Ok(Route::SelfReview)
+        } else {
+            Err(ApiError::method_not_allowed(format!("only create is supported on {resource}")))
+        };
+    }
+    match scope {
+        Some(Scope::Namespaced) if matches!(info.verb, Verb::List | Verb::Watch) => Ok(Route::AcrossNamespaces),
+        Some(Scope::Namespaced) => Err(ApiError::forbidden(format!(
+            "{} {resource} across all namespaces is not allowed; name a namespace",
+            info.verb.as_str()
+        ))),
+        Some(Scope::Cluster) if is_readonly(group, resource, readonly) => {
+            if matches!(info.verb, Verb::Get | Verb::List | Verb::Watch) && info.subresource.is_none() {
+                Ok(Route::ClusterRead)
+            } else {
+                Err(ApiError::forbidden(format!(
+                    "{resource} is read-only for tenants: {} is not allowed on cluster-scoped resources",
+                    info.verb.as_str()
+                )))
+            }
         }
-        _ => Err(not_served(info)),
+        Some(Scope::Cluster) => Err(ApiError::forbidden(format!(
+            "cluster-scoped resource {} is not available to tenants of vcproxy",
+            qualified(group, resource)
+        ))),
+        None => Err(ApiError::not_found("the server could not find the requested resource")),
     }
+}
+
+fn qualified(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
+}
+
+fn is_readonly(group: &str, resource: &str, readonly: &[String]) -> bool {
+    let q = qualified(group, resource);
+    readonly.iter().any(|r| *r == q)
+}
+
+fn is_self_review(group: &str, resource: &str) -> bool {
+    matches!(
+        (group, resource),
+        ("authentication.k8s.io", "selfsubjectreviews")
+            | ("authorization.k8s.io", "selfsubjectaccessreviews")
+            | ("authorization.k8s.io", "selfsubjectrulesreviews")
+    )
 }
 
 /// Version, discovery and OpenAPI documents.
@@ -43,61 +112,73 @@ fn is_discovery_path(segments: &[String]) -> bool {
 }
 
 fn not_served(info: &RequestInfo) -> ApiError {
-    let what = if info.is_resource_request {
-        let group = if info.api_group.is_empty() { "core".to_string() } else { info.api_group.clone() };
-        format!("{} {} (group {group})", info.verb.as_str(), info.resource)
-    } else {
-        format!("{} {}", info.verb.as_str(), info.path)
-    };
     ApiError::forbidden(format!(
-        "vcproxy does not serve {what} to tenants; only version, discovery, OpenAPI and selfsubjectreviews are available"
+        "vcproxy does not serve {} {} to tenants; only the Kubernetes API (/api, /apis), /version and /openapi are available",
+        info.verb.as_str(),
+        info.path
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TenancyConfig;
     use crate::request_info::parse;
     use http::Method;
 
-    fn routed(method: Method, path: &str) -> bool {
-        let info = parse(&method, path, None).expect("valid path");
-        route(&info).is_ok()
+    fn routed(method: Method, path: &str, scope: Option<Scope>) -> Result<Route, ApiError> {
+        let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+        let info = parse(&method, path, query).expect("valid path");
+        route(&info, scope, &TenancyConfig::default().cluster_scoped_readonly)
     }
 
     #[test]
-    fn serves_discovery_and_whoami_only() {
-        for p in [
-            "/version",
-            "/api",
-            "/api/v1",
-            "/apis",
-            "/apis/apps",
-            "/apis/apps/v1",
-            "/openapi/v2",
-            "/openapi/v3",
-            "/openapi/v3/api/v1",
-        ] {
-            assert!(routed(Method::GET, p), "{p} should be served");
+    fn discovery_and_reviews() {
+        for p in
+            ["/version", "/api", "/api/v1", "/apis", "/apis/apps", "/apis/apps/v1", "/openapi/v2", "/openapi/v3/api/v1"]
+        {
+            assert_eq!(routed(Method::GET, p, None).unwrap(), Route::Discovery, "{p}");
         }
-        assert!(routed(Method::POST, "/apis/authentication.k8s.io/v1/selfsubjectreviews"));
+        assert_eq!(
+            routed(Method::POST, "/apis/authentication.k8s.io/v1/selfsubjectreviews", None).unwrap(),
+            Route::SelfReview
+        );
+        assert_eq!(
+            routed(Method::POST, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", None).unwrap(),
+            Route::SelfReview
+        );
+        assert!(routed(Method::GET, "/apis/authentication.k8s.io/v1/selfsubjectreviews", None).is_err());
     }
 
     #[test]
-    fn denies_everything_else() {
-        for (m, p) in [
-            (Method::GET, "/api/v1/namespaces"),
-            (Method::GET, "/api/v1/namespaces/kube-system/secrets"),
-            (Method::GET, "/api/v1/nodes"),
-            (Method::GET, "/apis/authentication.k8s.io/v1/selfsubjectreviews"),
-            (Method::POST, "/api/v1/namespaces/default/pods"),
-            (Method::GET, "/healthz"),
-            (Method::GET, "/metrics"),
-            (Method::GET, "/logs"),
-            (Method::GET, "/"),
-            (Method::POST, "/apis/authorization.k8s.io/v1/subjectaccessreviews"),
-        ] {
-            assert!(!routed(m.clone(), p), "{m} {p} must be denied");
+    fn namespaced_and_cluster_scoped() {
+        let ns = Some(Scope::Namespaced);
+        let cl = Some(Scope::Cluster);
+        assert_eq!(routed(Method::GET, "/api/v1/namespaces", None).unwrap(), Route::Namespaces);
+        assert_eq!(routed(Method::DELETE, "/api/v1/namespaces/x", None).unwrap(), Route::Namespaces);
+        assert_eq!(routed(Method::GET, "/api/v1/namespaces/x/pods", ns).unwrap(), Route::InNamespace);
+        assert_eq!(routed(Method::GET, "/api/v1/pods", ns).unwrap(), Route::AcrossNamespaces);
+        assert_eq!(routed(Method::GET, "/api/v1/pods?watch=1", ns).unwrap(), Route::AcrossNamespaces);
+        assert_eq!(routed(Method::POST, "/api/v1/pods", ns).unwrap_err().code, 403);
+        assert_eq!(routed(Method::DELETE, "/api/v1/pods", ns).unwrap_err().code, 403);
+        assert_eq!(routed(Method::GET, "/api/v1/nodes", cl).unwrap(), Route::ClusterRead);
+        assert_eq!(routed(Method::GET, "/api/v1/nodes/n1", cl).unwrap(), Route::ClusterRead);
+        assert_eq!(routed(Method::DELETE, "/api/v1/nodes/n1", cl).unwrap_err().code, 403);
+        assert_eq!(routed(Method::PATCH, "/api/v1/nodes/n1/status", cl).unwrap_err().code, 403);
+        assert_eq!(routed(Method::GET, "/apis/storage.k8s.io/v1/storageclasses", cl).unwrap(), Route::ClusterRead);
+        assert_eq!(
+            routed(Method::POST, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", cl).unwrap_err().code,
+            403
+        );
+        assert_eq!(routed(Method::GET, "/apis/rbac.authorization.k8s.io/v1/clusterroles", cl).unwrap_err().code, 403);
+        assert_eq!(routed(Method::GET, "/api/v1/persistentvolumes", cl).unwrap_err().code, 403);
+        assert_eq!(routed(Method::GET, "/apis/nope.io/v1/things", None).unwrap_err().code, 404);
+    }
+
+    #[test]
+    fn non_api_paths_are_refused() {
+        for p in ["/healthz", "/metrics", "/logs", "/", "/debug/pprof"] {
+            assert_eq!(routed(Method::GET, p, None).unwrap_err().code, 403, "{p}");
         }
     }
 }

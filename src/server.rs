@@ -22,7 +22,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::{self, ProxyBody};
 use crate::config::Config;
+use crate::discovery::Scopes;
 use crate::metrics::Metrics;
+use crate::namespaces::cache::NamespaceCache;
 use crate::stack::Proxy;
 use crate::tenants::{Registry, Store};
 use crate::upstream::Upstream;
@@ -39,10 +41,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(registry.clone().run());
 
     let metrics = Arc::new(Metrics::new());
+    let upstream = Arc::new(Upstream::new(&config)?);
+    let namespaces = NamespaceCache::new();
+    tokio::spawn(namespaces.clone().run(upstream.clone(), metrics.clone()));
+    let scopes = Scopes::new();
+    tokio::spawn(scopes.clone().run(upstream.clone(), metrics.clone(), Duration::from_secs(30)));
     let proxy = Arc::new(Proxy {
         registry: registry.clone(),
-        upstream: Upstream::new(&config)?,
+        upstream,
         metrics: metrics.clone(),
+        namespaces,
+        scopes,
+        tenancy: config.tenancy.clone(),
         draining: AtomicBool::new(false),
     });
 

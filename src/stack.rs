@@ -1,8 +1,11 @@
 //! The request pipeline, assembled in one place, outermost stage first.
 //!
 //! ```text
-//! request ─▶ health? ─▶ /clusters/<t> ─▶ authn ─▶ request_info ─▶ route ─▶ upstream ─▶ response
-//!             │ 200        │ 404           │ 401     │ 400           │ 403     │ 502/503
+//! request ─▶ health? ─▶ /clusters/<t> ─▶ authn ─▶ request_info ─▶ route ─┬─ discovery ──────────▶ upstream (as tenant)
+//!             │ 200        │ 404           │ 401     │ 400          │403 ├─ namespaces ─────────▶ namespaces:: (as vcproxy, checked)
+//!                                                                       ├─ in one namespace ───▶ forward:: (as tenant, rewritten)
+//!                                                                       ├─ across namespaces ──▶ forward:: (as vcproxy, filtered)
+//!                                                                       └─ cluster read / self review ▶ forward::
 //! ```
 //! Each stage returns `Result<_, ApiError>`; the first error becomes the
 //! response, a `metav1.Status`. One log line and one metrics sample per request.
@@ -17,8 +20,12 @@ use hyper::body::Incoming;
 
 use crate::authn::{self, Identity};
 use crate::body::{self, ProxyBody};
+use crate::config::TenancyConfig;
+use crate::discovery::Scopes;
 use crate::error::ApiError;
+use crate::forward::{self, As, Plan};
 use crate::metrics::Metrics;
+use crate::namespaces::{self, cache::NamespaceCache};
 use crate::request_info::{self, RequestInfo};
 use crate::route::{self, Route};
 use crate::tenants::Registry;
@@ -27,8 +34,13 @@ use crate::upstream::{self, Upstream};
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
     pub registry: Arc<Registry>,
-    pub upstream: Upstream,
+    pub upstream: Arc<Upstream>,
     pub metrics: Arc<Metrics>,
+    /// Which super namespaces belong to which tenant.
+    pub namespaces: Arc<NamespaceCache>,
+    /// Which resources are namespaced.
+    pub scopes: Arc<Scopes>,
+    pub tenancy: TenancyConfig,
     /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.
     pub draining: AtomicBool,
 }
@@ -97,13 +109,30 @@ impl Proxy {
         log.verb = info.verb.as_str().to_string();
         log.resource = info.resource.clone();
 
-        match route::route(&info)? {
-            Route::Upstream => self.forward(req, &info, &identity).await,
+        // Discovery decides, for requests naming no namespace, whether the
+        // resource is namespaced (a cross-namespace read) or cluster-scoped.
+        let scope = if info.is_resource_request && info.namespace.is_none() {
+            self.scopes.lookup(&self.upstream, &self.metrics, &info.api_group, &info.resource).await
+        } else {
+            None
+        };
+        let plan = |super_ns, as_| Plan { info: &info, identity: &identity, super_ns, as_ };
+        match route::route(&info, scope, &self.tenancy.cluster_scoped_readonly)? {
+            Route::Discovery => self.forward_unchanged(req, &info, &identity).await,
+            Route::Namespaces => namespaces::handle(self, req, &info, &identity).await,
+            Route::InNamespace => {
+                let virtual_ns = info.namespace.as_deref().expect("routed with a namespace");
+                let super_ns =
+                    self.namespaces.resolve(&self.upstream, &self.metrics, identity.tenant_name(), virtual_ns).await?;
+                forward::forward(self, req, plan(Some(super_ns), As::Tenant)).await
+            }
+            Route::AcrossNamespaces | Route::ClusterRead => forward::forward(self, req, plan(None, As::Proxy)).await,
+            Route::SelfReview => forward::forward(self, req, plan(None, As::Tenant)).await,
         }
     }
 
-    /// Forwards to the super apiserver as the tenant and streams the answer back.
-    async fn forward(
+    /// Forwards a non-resource request (discovery) as the tenant, unchanged both ways.
+    async fn forward_unchanged(
         &self,
         req: Request<Incoming>,
         info: &RequestInfo,
@@ -129,7 +158,9 @@ impl Proxy {
         }
         let ok = match path {
             "/healthz" | "/livez" => true,
-            "/readyz" => self.registry.is_ready() && !self.draining.load(Ordering::Acquire),
+            "/readyz" => {
+                self.registry.is_ready() && self.namespaces.is_ready() && !self.draining.load(Ordering::Acquire)
+            }
             _ => return None,
         };
         let (status, text) = if ok { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") };
@@ -143,16 +174,10 @@ impl Proxy {
     }
 }
 
-/// Bodies that vcproxy rewrites must be JSON so vcproxy can read and rewrite them: drop
-/// protobuf and CBOR from `Accept`; a client that accepts nothing else gets 406.
-#[allow(dead_code)] // used by the rewriting routes
-fn negotiate_json(headers: &mut http::HeaderMap) -> Result<(), ApiError> {
+/// Responses vcproxy rewrites must be JSON: protobuf and CBOR are removed from
+/// `Accept`; a client that accepts nothing else gets 406.
+pub fn negotiate_accept(headers: &mut http::HeaderMap) -> Result<(), ApiError> {
     let binary = |t: &str| t.contains("protobuf") || t.contains("cbor");
-    for ct in headers.get_all(header::CONTENT_TYPE) {
-        if binary(&ct.to_str().unwrap_or_default().to_ascii_lowercase()) {
-            return Err(ApiError::unsupported_media_type());
-        }
-    }
     let accepted: Vec<String> = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -181,7 +206,7 @@ mod tests {
     fn accept(v: &str) -> Result<String, ApiError> {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
-        negotiate_json(&mut h)?;
+        negotiate_accept(&mut h)?;
         Ok(h.get(header::ACCEPT).unwrap().to_str().unwrap().to_string())
     }
 
@@ -198,12 +223,9 @@ mod tests {
     }
 
     #[test]
-    fn binary_request_bodies_are_refused() {
+    fn missing_accept_becomes_json() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.kubernetes.protobuf"));
-        assert_eq!(negotiate_json(&mut h).unwrap_err().code, 415);
-        let mut h = HeaderMap::new();
-        negotiate_json(&mut h).unwrap();
+        negotiate_accept(&mut h).unwrap();
         assert_eq!(h.get(header::ACCEPT).unwrap(), "application/json");
     }
 }

@@ -135,6 +135,37 @@ impl Upstream {
     }
 }
 
+/// A JSON request vcproxy makes as itself (no impersonation): namespace
+/// management, ownership checks, discovery. Returns status and whole body.
+pub async fn proxy_json(
+    upstream: &Upstream,
+    metrics: &Metrics,
+    method: http::Method,
+    path_and_query: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(http::StatusCode, bytes::Bytes), ApiError> {
+    use http_body_util::BodyExt;
+    let mut req =
+        Request::builder().method(method).uri(upstream.uri(path_and_query)?).header(header::ACCEPT, "application/json");
+    let body = match body {
+        Some(v) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            crate::body::full(serde_json::to_vec(v).map_err(|e| ApiError::internal(e.to_string()))?)
+        }
+        None => crate::body::empty(),
+    };
+    let req = req.body(body).map_err(|e| ApiError::internal(e.to_string()))?;
+    let resp = upstream.send(req, metrics).await?;
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_gateway(format!("reading the super apiserver's answer: {e}")))?
+        .to_bytes();
+    Ok((status, bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

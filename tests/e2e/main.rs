@@ -7,6 +7,7 @@ mod client;
 mod frontdoor;
 mod registry;
 mod shutdown;
+mod virtual_view;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
