@@ -80,6 +80,16 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
     let query = translate_query(info, &mapper)?;
     let path_and_query = if query.is_empty() { path } else { format!("{path}?{query}") };
 
+    if crate::upgrade::is_upgrade(req.headers()) {
+        let streaming = matches!(info.subresource.as_deref(), Some("exec" | "attach" | "portforward" | "proxy"));
+        if !(streaming && plan.super_ns.is_some() && plan.as_ == As::Tenant) {
+            return Err(ApiError::bad_request(
+                "protocol upgrades are only supported for exec, attach, portforward and proxy",
+            ));
+        }
+        return p.upgrades.forward(req, &path_and_query, plan.identity).await;
+    }
+
     let (mut parts, incoming) = req.into_parts();
     parts.uri = p.upstream.uri(&path_and_query)?;
     upstream::strip_inbound_headers(&mut parts.headers);

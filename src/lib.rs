@@ -15,6 +15,7 @@
 //! - [`mapping`]      — the one (tenant, namespace) ↔ super namespace mapping
 //! - [`rewrite`]      — JSON bodies, lists, tables, watch streams, selectors, patches
 //! - [`protobuf`], [`proto_rewrite`] — the few protobuf fields kubectl's typed commands need translated
+//! - [`upgrade`]      — exec/attach/portforward/proxy: HTTP/1.1 Upgrade spliced to the apiserver
 //! - [`upstream`]     — pooled HTTP/2 client; header stripping and impersonation
 //! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
 //! - [`kubeconfig`]   — kubeconfigs handed to tenant users
@@ -40,4 +41,5 @@ pub mod server;
 pub mod stack;
 pub mod tenants;
 pub mod tls;
+pub mod upgrade;
 pub mod upstream;

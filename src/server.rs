@@ -53,6 +53,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         namespaces,
         scopes,
         tenancy: config.tenancy.clone(),
+        upgrades: crate::upgrade::UpgradeDialer::new(&config)?,
         draining: AtomicBool::new(false),
     });
 

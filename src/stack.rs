@@ -41,6 +41,8 @@ pub struct Proxy {
     /// Which resources are namespaced.
     pub scopes: Arc<Scopes>,
     pub tenancy: TenancyConfig,
+    /// HTTP/1.1 connections for exec/attach/portforward/proxy upgrades.
+    pub upgrades: crate::upgrade::UpgradeDialer,
     /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.
     pub draining: AtomicBool,
 }

@@ -7,6 +7,7 @@ mod client;
 mod frontdoor;
 mod registry;
 mod shutdown;
+mod subresources;
 mod virtual_view;
 
 use std::path::{Path, PathBuf};
