@@ -89,3 +89,27 @@ fn duplicate_tenant_and_unknown_tenant_kubeconfig_fail_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+#[test]
+fn deleting_a_tenant_deletes_its_namespaces_and_nothing_else() {
+    let p = proxy();
+    let (gone, kc) = crate::tenant_on(p, "del");
+    let (kept, kc_kept) = crate::tenant_on(p, "kep");
+    ok(p.kubectl(&kc, &["create", "ns", "shop"]), "create ns");
+    ok(p.kubectl(&kc_kept, &["create", "ns", "shop"]), "create ns");
+    ok(p.tenant(&["delete", &gone]), "tenant delete");
+    let admin = vcproxy_testenv::shared();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = admin.admin_kubectl(&["get", "ns", "-l", &format!("vcproxy.io/tenant={gone}"), "-o", "jsonpath={.items[*].status.phase}"]);
+        let phases = String::from_utf8_lossy(&out.stdout).to_string();
+        // Gone, or on its way (the namespace controller finishes the job).
+        if phases.split_whitespace().all(|p| p == "Terminating") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "namespaces of {gone} not deleted: {phases}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = admin.admin_kubectl(&["get", "ns", &format!("{kept}--shop"), "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Active");
+}
