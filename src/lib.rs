@@ -27,6 +27,7 @@ pub mod body;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod flowcontrol;
 pub mod forward;
 pub mod kubeconfig;
 pub mod mapping;
