@@ -18,6 +18,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub etcd: EtcdConfig,
     pub tenancy: TenancyConfig,
+    /// The fairness policy file (`policies/*.toml`), hot-reloaded; None = defaults.
+    pub policy_file: Option<PathBuf>,
 }
 
 /// What every tenant's virtual cluster looks like, until per-tenant policies
@@ -97,7 +99,13 @@ struct RawConfig {
     #[serde(default)]
     tenancy: Option<RawTenancy>,
     #[serde(default)]
-    policy: Option<toml::Value>,
+    policy: Option<RawPolicyRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicyRef {
+    file: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -152,7 +160,6 @@ impl Config {
 
     pub fn parse(text: &str, dir: PathBuf) -> anyhow::Result<Config> {
         let raw: RawConfig = toml::from_str(text)?;
-        let _ = raw.policy; // read by the flow-control stage once it exists
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
 
         let listen: SocketAddr = raw.server.listen.parse().context("server.listen must be HOST:PORT")?;
@@ -199,6 +206,7 @@ impl Config {
 
         Ok(Config {
             tenancy,
+            policy_file: raw.policy.map(|p| resolve(p.file)),
             server: ServerConfig {
                 listen,
                 admin_listen,

@@ -29,11 +29,13 @@ pub struct ApiError {
     pub fault: Fault,
     /// `details.name` and `details.kind` (the resource), as kube-apiserver sets them.
     pub details: Option<(String, String)>,
+    /// Seconds for `Retry-After` and `details.retryAfterSeconds` (429s).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(code: StatusCode, reason: &'static str, message: impl Into<String>, fault: Fault) -> Self {
-        ApiError { code, reason, message: message.into(), fault, details: None }
+        ApiError { code, reason, message: message.into(), fault, details: None, retry_after: None }
     }
 
     pub fn with_details(mut self, name: &str, kind: &str) -> Self {
@@ -65,6 +67,12 @@ impl ApiError {
             "vcproxy accepts JSON request bodies only; send Content-Type: application/json",
             Fault::Downstream,
         )
+    }
+    /// 429 with `Retry-After`; client-go backs off and retries on these.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message, Fault::Downstream);
+        e.retry_after = Some(retry_after_secs);
+        e
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message, Fault::Downstream)
@@ -102,12 +110,19 @@ impl ApiError {
         if let Some((name, kind)) = &self.details {
             body["details"] = json!({ "name": name, "kind": kind });
         }
+        if let Some(secs) = self.retry_after {
+            body["details"]["retryAfterSeconds"] = json!(secs);
+        }
         Bytes::from(serde_json::to_vec(&body).expect("a Status always serialises"))
     }
 
     pub fn into_response(self) -> Response<ProxyBody> {
         let body = self.status_json();
-        Response::builder()
+        let mut builder = Response::builder();
+        if let Some(secs) = self.retry_after {
+            builder = builder.header(header::RETRY_AFTER, secs);
+        }
+        builder
             .status(self.code)
             .header(header::CONTENT_TYPE, "application/json")
             .header("cache-control", "no-cache, private")

@@ -8,6 +8,9 @@
 //! - [`stack`]        — the one place the pipeline is assembled, outermost first
 //! - [`authn`]        — `/clusters/<tenant>` + bearer token → [`authn::Identity`]
 //! - [`request_info`] — the Kubernetes path parsed once into a typed value
+//! - [`admission`]    — a request's seats (or watch/stream slot), held until its response body ends
+//! - [`flowcontrol`]  — weighted fair queuing per tenant in front of the upstream seats
+//! - [`policy`]       — fairness policies (`policies/*.toml`), validated and hot-reloaded
 //! - [`route`]        — what the proxy does with a request (deny by default)
 //! - [`discovery`]    — which resources are namespaced (from aggregated discovery)
 //! - [`namespaces`]   — the tenant's virtual namespaces and the ownership cache
@@ -22,6 +25,7 @@
 //! - [`metrics`]      — Prometheus metrics for the admin listener
 //! - [`error`], [`body`] — `metav1.Status` errors; the streamed body type
 
+pub mod admission;
 pub mod authn;
 pub mod body;
 pub mod config;
@@ -33,6 +37,7 @@ pub mod kubeconfig;
 pub mod mapping;
 pub mod metrics;
 pub mod namespaces;
+pub mod policy;
 pub mod proto_rewrite;
 pub mod protobuf;
 pub mod request_info;

@@ -27,6 +27,17 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Fairness policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file; explains errors with line numbers.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -81,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => vcproxy::server::run(Config::load(&config)?).await,
         Command::Tenant { command } => tenant(command).await,
+        Command::Policy { command: PolicyCommand::Check { file } } => check_policy(&file),
     }
 }
 
@@ -133,6 +145,35 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn check_policy(file: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let tenancy = vcproxy::config::TenancyConfig::default();
+    match vcproxy::policy::parse(&text, &tenancy) {
+        Ok(p) => {
+            println!("{}: valid", file.display());
+            for (name, level) in &p.flow.levels {
+                if level.exempt {
+                    println!("  level {name}: exempt");
+                } else {
+                    println!("  level {name}: {} seats, queue {} per tenant", level.seats, level.queue_length_limit);
+                }
+            }
+            println!("  default level {}, default weight {}", p.flow.default_level, p.flow.default_weight);
+            let mut tenants: Vec<_> = p.flow.tenants.iter().collect();
+            tenants.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, t) in tenants {
+                let level = t.level.as_deref().unwrap_or(&p.flow.default_level);
+                println!("  tenant {name}: level {level}, weight {}", t.weight);
+            }
+            Ok(())
+        }
+        Err(e) => match e.line {
+            Some(line) => anyhow::bail!("{}:{line}: {}", file.display(), e.message),
+            None => anyhow::bail!("{}: {}", file.display(), e.message),
+        },
+    }
 }
 
 /// vcproxy's own upstream client, for CLI commands that manage namespaces.

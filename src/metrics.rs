@@ -15,6 +15,109 @@ pub struct Metrics {
     /// Responses received from the super apiserver, by HTTP version ("HTTP/2.0").
     pub upstream_responses: IntCounterVec,
     pub tenants: IntGauge,
+    pub flow: FlowMetrics,
+    /// 1 while the policy file in force is the one on disk, 0 after a refused reload.
+    pub policy_valid: IntGauge,
+    pub policy_reloads: IntCounterVec,
+}
+
+/// Flow-control metrics, named and labelled like API Priority and Fairness'.
+pub struct FlowMetrics {
+    pub dispatched: IntCounterVec,
+    pub rejected: IntCounterVec,
+    pub inqueue_requests: prometheus::IntGaugeVec,
+    pub executing_requests: prometheus::IntGaugeVec,
+    pub executing_seats: prometheus::IntGaugeVec,
+    pub wait_duration: HistogramVec,
+    pub execution_duration: HistogramVec,
+    pub seat_limit: prometheus::IntGaugeVec,
+    pub level_inqueue: prometheus::IntGaugeVec,
+    pub level_seats_in_use: prometheus::IntGaugeVec,
+}
+
+const PL_TENANT: &[&str] = &["priority_level", "tenant"];
+const DURATION_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+impl FlowMetrics {
+    fn new(registry: &Registry) -> FlowMetrics {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(format!("vcproxy_flowcontrol_{name}"), help), labels).unwrap();
+            registry.register(Box::new(c.clone())).unwrap();
+            c
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g =
+                prometheus::IntGaugeVec::new(Opts::new(format!("vcproxy_flowcontrol_{name}"), help), labels).unwrap();
+            registry.register(Box::new(g.clone())).unwrap();
+            g
+        };
+        let histogram = |name: &str, help: &str| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(format!("vcproxy_flowcontrol_{name}"), help).buckets(DURATION_BUCKETS.to_vec()),
+                PL_TENANT,
+            )
+            .unwrap();
+            registry.register(Box::new(h.clone())).unwrap();
+            h
+        };
+        FlowMetrics {
+            dispatched: counter("dispatched_requests_total", "Requests given upstream seats.", PL_TENANT),
+            rejected: counter(
+                "rejected_requests_total",
+                "Requests refused, by reason (queue-full, time-out, cancelled, rate-limited, concurrency-limit).",
+                &["priority_level", "tenant", "reason"],
+            ),
+            inqueue_requests: gauge("current_inqueue_requests", "Requests waiting in queues.", PL_TENANT),
+            executing_requests: gauge("current_executing_requests", "Requests holding seats.", PL_TENANT),
+            executing_seats: gauge("current_executing_seats", "Seats in use.", PL_TENANT),
+            wait_duration: histogram("request_wait_duration_seconds", "Time spent queued before dispatch."),
+            execution_duration: histogram("request_execution_seconds", "Time from dispatch to seats released."),
+            seat_limit: gauge("nominal_limit_seats", "Seats of each priority level.", &["priority_level"]),
+            level_inqueue: gauge(
+                "level_inqueue_requests",
+                "Requests queued in each priority level.",
+                &["priority_level"],
+            ),
+            level_seats_in_use: gauge(
+                "level_executing_seats",
+                "Seats in use in each priority level.",
+                &["priority_level"],
+            ),
+        }
+    }
+}
+
+impl crate::flowcontrol::FlowObserver for Metrics {
+    fn dispatched(&self, level: &str, tenant: &str, _seats: u32, wait: std::time::Duration) {
+        self.flow.dispatched.with_label_values(&[level, tenant]).inc();
+        self.flow.wait_duration.with_label_values(&[level, tenant]).observe(wait.as_secs_f64());
+    }
+    fn rejected(
+        &self,
+        level: &str,
+        tenant: &str,
+        reason: crate::flowcontrol::RejectReason,
+        waited: std::time::Duration,
+    ) {
+        self.flow.rejected.with_label_values(&[level, tenant, reason.as_str()]).inc();
+        if !waited.is_zero() {
+            self.flow.wait_duration.with_label_values(&[level, tenant]).observe(waited.as_secs_f64());
+        }
+    }
+    fn finished(&self, level: &str, tenant: &str, _seats: u32, execution: std::time::Duration) {
+        self.flow.execution_duration.with_label_values(&[level, tenant]).observe(execution.as_secs_f64());
+    }
+    fn flow_gauges(&self, level: &str, tenant: &str, g: crate::flowcontrol::FlowGauges) {
+        self.flow.inqueue_requests.with_label_values(&[level, tenant]).set(g.queued_requests as i64);
+        self.flow.executing_requests.with_label_values(&[level, tenant]).set(g.executing_requests as i64);
+        self.flow.executing_seats.with_label_values(&[level, tenant]).set(g.executing_seats as i64);
+    }
+    fn level_gauges(&self, level: &str, g: crate::flowcontrol::LevelGauges) {
+        self.flow.seat_limit.with_label_values(&[level]).set(g.seats_limit as i64);
+        self.flow.level_inqueue.with_label_values(&[level]).set(g.queued_requests as i64);
+        self.flow.level_seats_in_use.with_label_values(&[level]).set(g.seats_in_use as i64);
+    }
 }
 
 impl Metrics {
@@ -48,7 +151,27 @@ impl Metrics {
         ] {
             registry.register(c).unwrap();
         }
-        Metrics { registry, requests, request_duration, upstream_responses, tenants }
+        let flow = FlowMetrics::new(&registry);
+        let policy_valid =
+            IntGauge::new("vcproxy_policy_valid", "1 if the policy file on disk is the one in force.").unwrap();
+        policy_valid.set(1);
+        let policy_reloads = IntCounterVec::new(
+            Opts::new("vcproxy_policy_reloads_total", "Policy reloads, by result (applied, refused)."),
+            &["result"],
+        )
+        .unwrap();
+        registry.register(Box::new(policy_valid.clone())).unwrap();
+        registry.register(Box::new(policy_reloads.clone())).unwrap();
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            upstream_responses,
+            tenants,
+            flow,
+            policy_valid,
+            policy_reloads,
+        }
     }
 
     /// The Prometheus text exposition of every metric.

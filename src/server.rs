@@ -20,11 +20,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::Admission;
 use crate::body::{self, ProxyBody};
 use crate::config::Config;
 use crate::discovery::Scopes;
+use crate::flowcontrol::{FlowControl, MonotonicClock};
 use crate::metrics::Metrics;
 use crate::namespaces::cache::NamespaceCache;
+use crate::policy::PolicyHandle;
 use crate::stack::Proxy;
 use crate::tenants::{Registry, Store};
 use crate::upstream::Upstream;
@@ -46,6 +49,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(namespaces.clone().run(upstream.clone(), metrics.clone()));
     let scopes = Scopes::new();
     tokio::spawn(scopes.clone().run(upstream.clone(), metrics.clone(), Duration::from_secs(30)));
+    // Fairness policy and flow control; the policy file is watched for changes.
+    let policy = PolicyHandle::load(config.policy_file.as_deref(), &config.tenancy)?;
+    let flow = FlowControl::new(policy.get().flow.clone(), Arc::new(MonotonicClock::new()), metrics.clone())
+        .map_err(|e| anyhow::anyhow!("flow control: {e}"))?;
+    flow.spawn_maintenance(Duration::from_secs(1));
+    tokio::spawn(watch_policy(policy.clone(), flow.clone(), metrics.clone()));
+    let admission = Arc::new(Admission::new(flow.clone(), metrics.clone()));
+
     let proxy = Arc::new(Proxy {
         registry: registry.clone(),
         upstream,
@@ -53,6 +64,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         namespaces,
         scopes,
         tenancy: config.tenancy.clone(),
+        policy,
+        admission,
         upgrades: crate::upgrade::UpgradeDialer::new(&config)?,
         draining: AtomicBool::new(false),
     });
@@ -73,7 +86,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     // `stop` flips once; both accept loops watch it.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), registry.clone(), stop_rx.clone()));
+    let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), registry.clone(), flow, stop_rx.clone()));
     let accept_task = tokio::spawn(accept_tenants(listener, acceptor, proxy.clone(), stop_rx));
 
     shutdown_signal().await;
@@ -87,6 +100,39 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     admin_task.abort();
     Ok(())
+}
+
+/// Reloads the policy when its file changes or on SIGHUP. A refused file keeps
+/// the policy in force; the reason is logged and `vcproxy_policy_valid` is 0.
+async fn watch_policy(policy: Arc<PolicyHandle>, flow: Arc<FlowControl>, metrics: Arc<Metrics>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Some(file) = policy.file().map(|f| f.to_path_buf()) else { return };
+    let mut hup = signal(SignalKind::hangup()).expect("installing SIGHUP handler");
+    let mut last = policy.modified();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        let forced = tokio::select! {
+            _ = hup.recv() => true,
+            _ = tick.tick() => false,
+        };
+        let now = policy.modified();
+        if !forced && now == last {
+            continue;
+        }
+        last = now;
+        match policy.reload().map_err(|e| e.to_string()).and_then(|p| flow.apply(p.flow.clone())) {
+            Ok(()) => {
+                metrics.policy_valid.set(1);
+                metrics.policy_reloads.with_label_values(&["applied"]).inc();
+                tracing::info!(file = %file.display(), "policy reloaded");
+            }
+            Err(e) => {
+                metrics.policy_valid.set(0);
+                metrics.policy_reloads.with_label_values(&["refused"]).inc();
+                tracing::error!(file = %file.display(), error = %e, "policy refused; the previous policy stays in force");
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -157,6 +203,7 @@ async fn serve_admin(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
+    flow: Arc<FlowControl>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -166,19 +213,30 @@ async fn serve_admin(
         };
         let metrics = metrics.clone();
         let registry = registry.clone();
+        let flow = flow.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<Incoming>| {
                 let metrics = metrics.clone();
                 let registry = registry.clone();
-                async move { Ok::<_, std::convert::Infallible>(admin_response(&req, &metrics, &registry)) }
+                let flow = flow.clone();
+                async move { Ok::<_, std::convert::Infallible>(admin_response(&req, &metrics, &registry, &flow)) }
             });
             let _ = connection_builder().serve_connection(TokioIo::new(tcp), service).await;
         });
     }
 }
 
-fn admin_response(req: &Request<Incoming>, metrics: &Metrics, registry: &Registry) -> Response<ProxyBody> {
+fn admin_response(
+    req: &Request<Incoming>,
+    metrics: &Metrics,
+    registry: &Registry,
+    flow: &FlowControl,
+) -> Response<ProxyBody> {
     let (status, content_type, body) = match req.uri().path() {
+        // Like kube-apiserver's APF debug endpoint: levels and per-tenant queues as text.
+        "/debug/api_priority_and_fairness/dump_queues" => {
+            (StatusCode::OK, "text/plain", flow.dump_queues().into_bytes())
+        }
         "/metrics" => {
             metrics.tenants.set(registry.tenant_count() as i64);
             (StatusCode::OK, "text/plain; version=0.0.4", metrics.render())

@@ -41,6 +41,10 @@ pub struct Proxy {
     /// Which resources are namespaced.
     pub scopes: Arc<Scopes>,
     pub tenancy: TenancyConfig,
+    /// The fairness policy in force (hot-reloaded).
+    pub policy: Arc<crate::policy::PolicyHandle>,
+    /// Fair queuing and caps in front of the upstream.
+    pub admission: Arc<crate::admission::Admission>,
     /// HTTP/1.1 connections for exec/attach/portforward/proxy upgrades.
     pub upgrades: crate::upgrade::UpgradeDialer,
     /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.
@@ -111,6 +115,22 @@ impl Proxy {
         log.verb = info.verb.as_str().to_string();
         log.resource = info.resource.clone();
 
+        // Flow control: wait for this tenant's fair share of upstream seats (or
+        // get a 429). The ticket rides in the response body and is released
+        // when the body ends or the client goes away.
+        let policy = self.policy.get();
+        let ticket = self.admission.admit(identity.tenant_name(), &info, policy.limits(identity.tenant_name())).await?;
+        let response = self.route(req, &info, &identity).await?;
+        Ok(response.map(|body| self.admission.attach(ticket, body)))
+    }
+
+    /// Routes an admitted request.
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        info: &RequestInfo,
+        identity: &Identity,
+    ) -> Result<Response<ProxyBody>, ApiError> {
         // Discovery decides, for requests naming no namespace, whether the
         // resource is namespaced (a cross-namespace read) or cluster-scoped.
         let scope = if info.is_resource_request && info.namespace.is_none() {
@@ -118,10 +138,10 @@ impl Proxy {
         } else {
             None
         };
-        let plan = |super_ns, as_| Plan { info: &info, identity: &identity, super_ns, as_ };
-        match route::route(&info, scope, &self.tenancy.cluster_scoped_readonly)? {
-            Route::Discovery => self.forward_unchanged(req, &info, &identity).await,
-            Route::Namespaces => namespaces::handle(self, req, &info, &identity).await,
+        let plan = |super_ns, as_| Plan { info, identity, super_ns, as_ };
+        match route::route(info, scope, &self.tenancy.cluster_scoped_readonly)? {
+            Route::Discovery => self.forward_unchanged(req, info, identity).await,
+            Route::Namespaces => namespaces::handle(self, req, info, identity).await,
             Route::InNamespace => {
                 let virtual_ns = info.namespace.as_deref().expect("routed with a namespace");
                 let super_ns =

@@ -187,14 +187,15 @@ async fn create(
         _ => return Err(ApiError::invalid("metadata.name: Required value: name or generateName is required")),
     };
     validate_namespace_name(&name)?;
-    let pod_security = p.tenancy.pod_security_enforce.clone();
+    let limits = p.policy.get().limits(tenant).clone();
+    let pod_security = limits.pod_security.clone();
     object::check_tenant_metadata(&requested, &pod_security).map_err(ApiError::forbidden)?;
 
     let existing = p.namespaces.of_tenant(tenant);
-    if existing.len() >= p.tenancy.max_namespaces && !existing.contains(&name) {
+    if existing.len() >= limits.max_namespaces && !existing.contains(&name) {
         return Err(ApiError::forbidden(format!(
             "namespace quota exceeded: tenant {tenant} may have at most {} namespaces; delete one first",
-            p.tenancy.max_namespaces
+            limits.max_namespaces
         )));
     }
 
@@ -306,7 +307,7 @@ async fn update(
     if requested.name.as_deref().is_some_and(|n| n != name) {
         return Err(ApiError::bad_request("the name of the object does not match the name in the URL"));
     }
-    let pod_security = p.tenancy.pod_security_enforce.clone();
+    let pod_security = p.policy.get().limits(tenant).pod_security.clone();
     object::check_tenant_metadata(&requested, &pod_security).map_err(ApiError::forbidden)?;
     let wanted = object::super_namespace(tenant, name, &requested, &pod_security);
     obj["metadata"]["name"] = wanted["metadata"]["name"].clone();
@@ -332,11 +333,11 @@ async fn patch(
     if text.contains(mapping::RESERVED_PREFIX) || text.contains(object::POD_SECURITY_PREFIX) {
         return Err(ApiError::forbidden(format!(
             "vcproxy.io/ and pod-security.kubernetes.io/ labels of namespaces are managed by vcproxy (Pod Security level {:?})",
-            p.tenancy.pod_security_enforce
+            p.policy.get().limits(tenant).pod_security
         )));
     }
     let patch_body = rename_in_patch(&content_type, &bytes, name, &super_ns)?;
-    let pod_security = p.tenancy.pod_security_enforce.clone();
+    let pod_security = p.policy.get().limits(tenant).pod_security.clone();
     let query = passthrough_query(info, &["dryRun", "fieldManager", "fieldValidation", "force", "pretty"]);
 
     // Try it first: a patch may replace whole label maps, which would drop the
