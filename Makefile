@@ -30,7 +30,7 @@ build: deps
 	$(CARGO) build --release -p vcproxy -p vcproxy-testenv
 
 demo: env build
-	VCPROXY_K8S_BIN="$(K8S_BIN)" target/release/vcproxy-devenv demo --vcproxy target/release/vcproxy --out demo
+	VCPROXY_K8S_BIN="$(K8S_BIN)" target/release/vcproxy-devenv demo --vcproxy target/release/vcproxy --out demo --policy policies/default.toml
 
 test: env
 	VCPROXY_K8S_BIN="$(K8S_BIN)" $(CARGO) test --workspace --no-fail-fast
