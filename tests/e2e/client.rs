@@ -81,6 +81,17 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Starts a request on an HTTP/2 connection without waiting for it, so many
+    /// can be in flight at once.
+    pub fn send_concurrent(&mut self, mut req: Request<Body>) -> impl std::future::Future<Output = Response<Incoming>> {
+        let Sender::H2(s) = &mut self.send else { panic!("send_concurrent needs HTTP/2") };
+        *req.version_mut() = Version::HTTP_2;
+        let fut = s.send_request(req);
+        async move { fut.await.expect("h2 request") }
+    }
+}
+
 /// The whole body of a response, as bytes.
 pub async fn body_bytes(resp: Response<Incoming>) -> (http::StatusCode, http::HeaderMap, Bytes) {
     let (parts, body) = resp.into_parts();

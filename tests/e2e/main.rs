@@ -4,6 +4,7 @@
 //! its own tenant names, so tests run in parallel.
 
 mod client;
+mod fairness;
 mod frontdoor;
 mod registry;
 mod shutdown;

@@ -1,0 +1,219 @@
+//! Flow control against the real apiserver: 429s for a flooding tenant and
+//! none for a quiet one, live policy reloads, and seats returned when a client
+//! walks away mid-response.
+
+use std::time::{Duration, Instant};
+
+use http::Request;
+use http_body_util::BodyExt;
+
+use crate::client::{body_bytes, connect, full};
+use crate::{tenant_on, token_of, vcproxy_bin};
+use vcproxy_testenv::{shared, Vcproxy, VcproxyOptions};
+
+/// A vcproxy with its own policy file (returned so tests can edit it).
+fn proxy_with_policy(policy: &str) -> (Vcproxy, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("vcproxy-policy-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.toml");
+    std::fs::write(&file, policy).unwrap();
+    let opts = VcproxyOptions {
+        extra_toml: format!("[policy]\nfile = {:?}\n", file.display().to_string()),
+        ..Default::default()
+    };
+    (Vcproxy::start_with(vcproxy_bin(), shared(), opts).expect("starting vcproxy"), file)
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
+}
+
+fn metric(p: &Vcproxy, prefix: &str) -> f64 {
+    p.metrics()
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn dump(p: &Vcproxy) -> String {
+    vcproxy_testenv::http::http_get(&format!("{}/debug/api_priority_and_fairness/dump_queues", p.admin_url()))
+        .unwrap()
+        .text()
+}
+
+const TIGHT: &str = r#"
+[defaults]
+level = "workload"
+[levels.workload]
+seats = 2
+queue_length = 4
+queued_work = 4
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_tenant_gets_429s_and_a_quiet_one_does_not() {
+    let (p, _) = proxy_with_policy(TIGHT);
+    let (noisy, noisy_kc) = tenant_on(&p, "fl");
+    let (quiet, quiet_kc) = tenant_on(&p, "qu");
+    let (noisy_token, quiet_token) = (token_of(&noisy_kc), token_of(&quiet_kc));
+
+    // The flood: 300 LISTs at once over a few HTTP/2 connections.
+    let mut flood = Vec::new();
+    for c in 0..4 {
+        let mut conn = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
+        let (url, token) =
+            (format!("{}/clusters/{noisy}/api/v1/namespaces/default/configmaps", p.url()), noisy_token.clone());
+        flood.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            let mut inflight = Vec::new();
+            for _ in 0..75 {
+                let req = Request::get(&url).header("authorization", format!("Bearer {token}")).body(full("")).unwrap();
+                inflight.push(conn.send_concurrent(req));
+            }
+            for f in inflight {
+                results.push(body_bytes(f.await).await);
+            }
+            let _ = c;
+            results
+        }));
+    }
+    // Meanwhile the quiet tenant asks one thing at a time.
+    let mut quiet_statuses = Vec::new();
+    let mut conn = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
+    for _ in 0..20 {
+        let req = Request::get(format!("{}/clusters/{quiet}/api/v1/namespaces/default/configmaps", p.url()))
+            .header("authorization", format!("Bearer {quiet_token}"))
+            .body(full(""))
+            .unwrap();
+        quiet_statuses.push(body_bytes(conn.send(req).await).await.0);
+    }
+    let mut rejected = 0;
+    let mut ok = 0;
+    for task in flood {
+        for (status, headers, body) in task.await.unwrap() {
+            match status.as_u16() {
+                200 => ok += 1,
+                429 => {
+                    rejected += 1;
+                    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+                    assert!(retry >= 1);
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(v["kind"], "Status");
+                    assert_eq!(v["reason"], "TooManyRequests");
+                    assert_eq!(v["code"], 429);
+                    assert_eq!(v["details"]["retryAfterSeconds"], retry);
+                }
+                other => panic!("unexpected {other}: {}", String::from_utf8_lossy(&body)),
+            }
+        }
+    }
+    eprintln!("flood: {ok} served, {rejected} rejected; quiet: {:?}", quiet_statuses);
+    assert!(rejected > 0, "the flood was never rejected");
+    assert!(ok > 0, "the flood was starved entirely");
+    assert!(quiet_statuses.iter().all(|s| *s == 200), "quiet tenant got {quiet_statuses:?}");
+    assert!(metric(&p, &format!("vcproxy_flowcontrol_rejected_requests_total{{priority_level=\"workload\",reason=\"queue-full\",tenant=\"{noisy}\"}}")) > 0.0);
+    assert_eq!(metric(&p, &format!("vcproxy_flowcontrol_rejected_requests_total{{priority_level=\"workload\",reason=\"queue-full\",tenant=\"{quiet}\"}}")), 0.0);
+}
+
+/// `n` GETs in a row from a fresh client; (status, body) of each.
+fn raw_gets(p: &Vcproxy, tenant: &str, token: &str, n: usize) -> Vec<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut conn = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let req = Request::get(format!("{}/clusters/{tenant}/api/v1/namespaces/default/configmaps", p.url()))
+                .header("authorization", format!("Bearer {token}"))
+                .body(full(""))
+                .unwrap();
+            let (status, _, body) = body_bytes(conn.send(req).await).await;
+            out.push((status.as_u16(), String::from_utf8_lossy(&body).into_owned()));
+        }
+        out
+    })
+}
+
+fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < within, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn policy_reloads_live_and_an_invalid_file_keeps_the_old_policy() {
+    let (p, file) = proxy_with_policy(TIGHT);
+    let (tenant, kc) = tenant_on(&p, "rl");
+    assert!(p.kubectl(&kc, &["get", "cm", "-n", "default"]).status.success());
+
+    // Raise the tenant's weight and cap its rate: both take effect without a restart.
+    let reloaded = format!("{TIGHT}\n[tenants.{tenant}]\nweight = 3\nrequests_per_second = 0.2\nburst = 1\n");
+    std::fs::write(&file, &reloaded).unwrap();
+    wait_for("the reload", Duration::from_secs(10), || {
+        metric(&p, "vcproxy_policy_reloads_total{result=\"applied\"}") >= 1.0
+    });
+    let _ = p.kubectl(&kc, &["get", "cm", "-n", "default"]);
+    let line = dump(&p).lines().find(|l| l.starts_with(&tenant)).map(str::to_string).unwrap_or_default();
+    assert!(line.split_whitespace().nth(1) == Some("3.000"), "weight not applied: {line:?}\n{}", dump(&p));
+    let statuses = raw_gets(&p, &tenant, &token_of(&kc), 3);
+    assert!(
+        statuses.iter().any(|(s, body)| *s == 429 && body.contains("rate limit")),
+        "rate limit from the reloaded policy not enforced: {statuses:?}"
+    );
+
+    // An invalid file is refused; the policy in force stays.
+    std::fs::write(&file, format!("{reloaded}\n[levels.workload]\nseats = 0\n")).unwrap();
+    wait_for("the refusal", Duration::from_secs(10), || {
+        metric(&p, "vcproxy_policy_reloads_total{result=\"refused\"}") >= 1.0
+    });
+    assert_eq!(metric(&p, "vcproxy_policy_valid"), 0.0);
+    assert!(p.log().contains("policy refused"), "{}", p.log());
+    let line = dump(&p).lines().find(|l| l.starts_with(&tenant)).map(str::to_string).unwrap_or_default();
+    assert_eq!(line.split_whitespace().nth(1), Some("3.000"), "old policy lost: {line}");
+    assert!(dump(&p).contains("seats=2 "), "{}", dump(&p));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_come_back_when_a_client_disconnects_mid_response() {
+    let (p, _) = proxy_with_policy(TIGHT);
+    let (tenant, kc) = tenant_on(&p, "dc");
+    let token = token_of(&kc);
+    let mut conn = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
+    // ~6 MB of configmaps, more than the HTTP/2 windows hold.
+    let blob = "x".repeat(200 * 1024);
+    for i in 0..30 {
+        let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("big{i}")}, "data": {"blob": blob}});
+        let req = Request::post(format!("{}/clusters/{tenant}/api/v1/namespaces/default/configmaps", p.url()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(full(serde_json::to_vec(&body).unwrap()))
+            .unwrap();
+        let (status, _, b) = body_bytes(conn.send(req).await).await;
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&b));
+    }
+    let seats =
+        format!("vcproxy_flowcontrol_current_executing_seats{{priority_level=\"workload\",tenant=\"{tenant}\"}}");
+    let mut slow = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
+    let req = Request::get(format!("{}/clusters/{tenant}/api/v1/namespaces/default/configmaps", p.url()))
+        .header("authorization", format!("Bearer {token}"))
+        .body(full(""))
+        .unwrap();
+    let resp = slow.send(req).await;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.data_ref().is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(metric(&p, &seats) >= 1.0, "the reading client should hold a seat:\n{}", dump(&p));
+
+    drop(body);
+    drop(slow); // the client goes away mid-response
+    let start = Instant::now();
+    while metric(&p, &seats) > 0.0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "seat not returned:\n{}", dump(&p));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
