@@ -84,7 +84,7 @@ impl Registry {
         let (kvs, revision) = self.store.snapshot().await?;
         {
             let mut raw = self.raw.lock().unwrap();
-            *raw = kvs.into_iter().collect();
+            *raw = kvs.into_iter().filter(|(k, _)| self.is_registry_key(k)).collect();
         }
         self.rebuild_all();
         self.ready.store(true, Ordering::Release);
@@ -102,6 +102,9 @@ impl Registry {
                 for event in resp.events() {
                     let Some(kv) = event.kv() else { continue };
                     let key = kv.key_str()?.to_string();
+                    if !self.is_registry_key(&key) {
+                        continue; // a tenant's CRDs and objects live here too
+                    }
                     match event.event_type() {
                         EventType::Put => raw.insert(key.clone(), kv.value().to_vec()),
                         EventType::Delete => raw.remove(&key),
@@ -116,6 +119,15 @@ impl Registry {
             }
         }
         Ok(())
+    }
+
+    /// Only `meta` and `users/…` keys matter here; the tenant's prefix also holds
+    /// its CRDs and custom objects, which this view must not hold in memory.
+    fn is_registry_key(&self, key: &str) -> bool {
+        let Some(rest) = key.strip_prefix(&self.store.tenants_prefix()) else { return false };
+        let mut parts = rest.splitn(2, '/');
+        let _tenant = parts.next();
+        matches!(parts.next(), Some(r) if r == "meta" || r.starts_with("users/"))
     }
 
     fn tenant_of_key(&self, key: &str) -> Option<String> {
