@@ -29,6 +29,7 @@ pub mod admission;
 pub mod authn;
 pub mod body;
 pub mod config;
+pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod flowcontrol;

@@ -104,8 +104,11 @@ impl Store {
     pub async fn list_tenants(&self) -> anyhow::Result<Vec<TenantMeta>> {
         let resp = self.client.clone().get(self.tenants_prefix(), Some(GetOptions::new().with_prefix())).await?;
         let mut tenants = Vec::new();
+        let prefix = self.tenants_prefix();
         for kv in resp.kvs() {
-            if kv.key_str()?.ends_with("/meta") {
+            // Exactly `<prefix>/tenants/<t>/meta`; CRDs and objects live deeper.
+            let rest = kv.key_str()?.strip_prefix(prefix.as_str()).unwrap_or_default();
+            if rest.split('/').count() == 2 && rest.ends_with("/meta") {
                 tenants.push(serde_json::from_slice::<TenantMeta>(kv.value())?);
             }
         }
