@@ -348,7 +348,7 @@ async fn patch(
         let result: Value = serde_json::from_slice(&dry).map_err(|e| ApiError::bad_gateway(e.to_string()))?;
         if !object::managed_labels_intact(&result, tenant, name, &pod_security) {
             return Err(ApiError::forbidden(
-                "this patch would remove labels vcproxy manages on the namespace; patch individual labels instead",
+                "this patch would change labels or annotations vcproxy manages on the namespace (vcproxy.io/*, pod-security.kubernetes.io/*); patch other keys individually",
             ));
         }
         if info.query.get("dryRun").is_none() {

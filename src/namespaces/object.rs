@@ -154,11 +154,28 @@ pub fn super_namespace(tenant: &str, virtual_ns: &str, req: &Requested, pod_secu
     })
 }
 
-/// True if `ns` still carries exactly the labels vcproxy manages.
+/// True if `ns` carries exactly the labels and annotations vcproxy manages:
+/// every `vcproxy.io/*` and Pod Security key is vcproxy's, with vcproxy's
+/// value, and none is missing or extra.
 pub fn managed_labels_intact(ns: &Value, tenant: &str, virtual_ns: &str, pod_security: &str) -> bool {
-    let labels = &ns["metadata"]["labels"];
-    managed_labels(tenant, virtual_ns, pod_security).iter().all(|(k, v)| labels[k].as_str() == Some(v.as_str()))
-        && labels.as_object().is_some_and(|l| l.keys().filter(|k| k.starts_with(POD_SECURITY_PREFIX)).count() == 2)
+    let reserved = |map: &Value, prefixes: &[&str]| -> Vec<(String, String)> {
+        let mut keys: Vec<(String, String)> = map
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let mut want_labels = managed_labels(tenant, virtual_ns, pod_security);
+    want_labels.sort();
+    let mut want_annotations =
+        vec![(TENANT_LABEL.to_string(), tenant.to_string()), (VIRTUAL_NAME_LABEL.to_string(), virtual_ns.to_string())];
+    want_annotations.sort();
+    reserved(&ns["metadata"]["labels"], &[RESERVED_PREFIX, POD_SECURITY_PREFIX]) == want_labels
+        && reserved(&ns["metadata"]["annotations"], &[RESERVED_PREFIX]) == want_annotations
 }
 
 #[cfg(test)]
@@ -225,6 +242,15 @@ mod tests {
         assert!(!managed_labels_intact(&tampered, "acme", "p", "baseline"));
         let mut tampered = ns.clone();
         tampered["metadata"]["labels"]["pod-security.kubernetes.io/warn"] = json!("privileged");
+        assert!(!managed_labels_intact(&tampered, "acme", "p", "baseline"));
+        let mut tampered = ns.clone();
+        tampered["metadata"]["annotations"]["vcproxy.io/tenant"] = json!("globex");
+        assert!(!managed_labels_intact(&tampered, "acme", "p", "baseline"));
+        let mut tampered = ns.clone();
+        tampered["metadata"].as_object_mut().unwrap().remove("annotations");
+        assert!(!managed_labels_intact(&tampered, "acme", "p", "baseline"));
+        let mut tampered = ns.clone();
+        tampered["metadata"]["labels"]["vcproxy.io/extra"] = json!("x");
         assert!(!managed_labels_intact(&tampered, "acme", "p", "baseline"));
     }
 }

@@ -27,7 +27,13 @@ use super::{is_reserved_key, parse_json, Direction, NamespaceMapper, RewriteErro
 type Result<T> = std::result::Result<T, RewriteError>;
 
 /// Rewrites a PATCH body of `content_type` for `resource` in `group`.
-pub fn rewrite_patch(body: &[u8], content_type: &str, group: &str, resource: &str, m: &dyn NamespaceMapper) -> Result<Vec<u8>> {
+pub fn rewrite_patch(
+    body: &[u8],
+    content_type: &str,
+    group: &str,
+    resource: &str,
+    m: &dyn NamespaceMapper,
+) -> Result<Vec<u8>> {
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let table = fields::fields_for(group, resource);
     match media.as_str() {
@@ -65,7 +71,9 @@ fn parse_apply(body: &[u8]) -> Result<Value> {
         return parse_json(body);
     }
     let text = std::str::from_utf8(body).map_err(|e| RewriteError::InvalidYaml(e.to_string()))?;
-    ValueSeed.deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| RewriteError::InvalidYaml(e.to_string()))
+    ValueSeed
+        .deserialize(serde_yaml::Deserializer::from_str(text))
+        .map_err(|e| RewriteError::InvalidYaml(e.to_string()))
 }
 
 fn refuse_metadata_directives(v: &Value) -> Result<()> {
@@ -114,7 +122,14 @@ enum Rel {
 }
 
 fn protected(table: &KindFields) -> Vec<Protected> {
-    let conv = |segs: &[Seg]| -> Vec<P> { segs.iter().map(|s| match s { Seg::Key(k) => P::Key(k.clone()), Seg::Each => P::Index }).collect() };
+    let conv = |segs: &[Seg]| -> Vec<P> {
+        segs.iter()
+            .map(|s| match s {
+                Seg::Key(k) => P::Key(k.clone()),
+                Seg::Each => P::Index,
+            })
+            .collect()
+    };
     let mut out: Vec<Protected> = table
         .fields
         .iter()
@@ -133,8 +148,14 @@ fn protected(table: &KindFields) -> Vec<Protected> {
     out
 }
 
+/// Whether a JSON-pointer segment may address an array element. The
+/// apiserver's JSON patch library parses indexes with Go's `strconv.Atoi`
+/// (which accepts `+0`, `-0`) and supports negative indexes, so every such form
+/// counts as an index here; otherwise `/subjects/+0/namespace` would slip past
+/// the protected-field check.
 fn is_index(s: &str) -> bool {
-    s == "-" || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    s == "-" || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn relation(ptr: &[String], pattern: &[P]) -> Option<Rel> {
@@ -164,7 +185,9 @@ fn decode_pointer(p: &str) -> Result<Vec<String>> {
             let b = s.as_bytes();
             for (i, &c) in b.iter().enumerate() {
                 if c == b'~' && !matches!(b.get(i + 1), Some(b'0' | b'1')) {
-                    return Err(RewriteError::InvalidPatch(format!("path {p:?} has an invalid '~' escape (use ~0 for '~' and ~1 for '/')")));
+                    return Err(RewriteError::InvalidPatch(format!(
+                        "path {p:?} has an invalid '~' escape (use ~0 for '~' and ~1 for '/')"
+                    )));
                 }
             }
             Ok(s.replace("~1", "/").replace("~0", "~"))
@@ -211,22 +234,29 @@ fn rewrite_json_patch(body: &[u8], table: &KindFields, m: &dyn NamespaceMapper) 
             return Err(RewriteError::InvalidPatch(format!("operation {index} has no string \"path\"")));
         };
         let ptr = decode_pointer(&path)?;
-        let refuse = |reason: String| RewriteError::PatchOpRefused { index, op: name.clone(), path: path.clone(), reason };
-        let hits: Vec<(&Protected, Rel)> = prot.iter().filter_map(|p| relation(&ptr, &p.pattern).map(|r| (p, r))).collect();
+        let refuse =
+            |reason: String| RewriteError::PatchOpRefused { index, op: name.clone(), path: path.clone(), reason };
+        let hits: Vec<(&Protected, Rel)> =
+            prot.iter().filter_map(|p| relation(&ptr, &p.pattern).map(|r| (p, r))).collect();
         if table.is_namespaces() {
-            if hits.iter().any(|(p, r)| *r == Rel::Above && p.what == What::ReservedKey && p.shown.starts_with("metadata.labels")) {
+            if hits
+                .iter()
+                .any(|(p, r)| *r == Rel::Above && p.what == What::ReservedKey && p.shown.starts_with("metadata.labels"))
+            {
                 return Err(refuse(
                     "it would replace or remove the namespace's ownership labels (vcproxy.io/…); patch individual labels (/metadata/labels/<key>) or use a merge patch".into(),
                 ));
             }
         }
         let at_or_below = hits.iter().find(|(_, r)| *r == Rel::AtOrBelow).map(|(p, _)| *p);
-        let reason_at = |p: &Protected| match p.what {
+        let reason_at = |p: &Protected| {
+            match p.what {
             What::ReservedKey => "labels and annotations under \"vcproxy.io/\" belong to vcproxy".to_string(),
             What::Field(..) => format!(
                 "it changes {}, which vcproxy translates between your namespaces and the real ones; send the whole object or a merge patch (application/merge-patch+json) instead",
                 p.shown
             ),
+        }
         };
         match name.as_str() {
             "add" | "replace" | "test" => {
@@ -249,10 +279,15 @@ fn rewrite_json_patch(body: &[u8], table: &KindFields, m: &dyn NamespaceMapper) 
             }
             "move" | "copy" => {
                 let Some(from) = o.get("from").and_then(Value::as_str) else {
-                    return Err(RewriteError::InvalidPatch(format!("operation {index} ({name}) has no string \"from\"")));
+                    return Err(RewriteError::InvalidPatch(format!(
+                        "operation {index} ({name}) has no string \"from\""
+                    )));
                 };
                 let from_ptr = decode_pointer(from)?;
-                let touched = hits.first().map(|(p, _)| *p).or_else(|| prot.iter().find(|p| relation(&from_ptr, &p.pattern).is_some()));
+                let touched = hits
+                    .first()
+                    .map(|(p, _)| *p)
+                    .or_else(|| prot.iter().find(|p| relation(&from_ptr, &p.pattern).is_some()));
                 if let Some(p) = touched {
                     return Err(refuse(format!(
                         "{name} cannot involve {} (or what contains it), which vcproxy must translate; use add/replace with a value, or a merge patch",
@@ -267,6 +302,21 @@ fn rewrite_json_patch(body: &[u8], table: &KindFields, m: &dyn NamespaceMapper) 
 }
 
 #[cfg(test)]
+mod index_tests {
+    use super::is_index;
+
+    #[test]
+    fn every_form_go_accepts_is_an_index() {
+        for s in ["0", "12", "-", "+0", "-0", "-1", "+12"] {
+            assert!(is_index(s), "{s}");
+        }
+        for s in ["", "a", "+", "1a", "0x1"] {
+            assert!(!is_index(s), "{s}");
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::rewrite::testutil::acme;
@@ -278,23 +328,40 @@ mod tests {
     const JSONP: &str = "application/json-patch+json";
 
     fn patch(body: &Value, ct: &str, g: &str, r: &str) -> Result<Value> {
-        rewrite_patch(&serde_json::to_vec(body).unwrap(), ct, g, r, &acme()).map(|b| serde_json::from_slice(&b).unwrap())
+        rewrite_patch(&serde_json::to_vec(body).unwrap(), ct, g, r, &acme())
+            .map(|b| serde_json::from_slice(&b).unwrap())
     }
 
     #[test]
     fn merge_and_strategic_patches_are_partial_objects() {
         for ct in [MERGE, SMP] {
-            let got = patch(&json!({"subjects": [{"kind": "ServiceAccount", "name": "x", "namespace": "dev"}]}), ct, "rbac.authorization.k8s.io", "rolebindings").unwrap();
+            let got = patch(
+                &json!({"subjects": [{"kind": "ServiceAccount", "name": "x", "namespace": "dev"}]}),
+                ct,
+                "rbac.authorization.k8s.io",
+                "rolebindings",
+            )
+            .unwrap();
             assert_eq!(got, json!({"subjects": [{"kind": "ServiceAccount", "name": "x", "namespace": "acme--dev"}]}));
             let got = patch(&json!({"metadata": {"labels": {"a": null}}}), ct, "", "pods").unwrap();
             assert_eq!(got, json!({"metadata": {"labels": {"a": null}}}));
-            let got = patch(&json!({"spec": {"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"x": "y"}}}]}]}}), ct, "networking.k8s.io", "networkpolicies").unwrap();
-            assert_eq!(got["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"], json!([{"key": "vcproxy.io/tenant", "operator": "In", "values": ["acme"]}]));
+            let got = patch(
+                &json!({"spec": {"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"x": "y"}}}]}]}}),
+                ct,
+                "networking.k8s.io",
+                "networkpolicies",
+            )
+            .unwrap();
+            assert_eq!(
+                got["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"],
+                json!([{"key": "vcproxy.io/tenant", "operator": "In", "values": ["acme"]}])
+            );
             let e = patch(&json!({"metadata": {"labels": {"vcproxy.io/tenant": null}}}), ct, "", "pods").unwrap_err();
             assert_eq!(e.status_code(), 403);
             assert!(patch(&json!([1]), ct, "", "pods").is_err());
         }
-        let e = patch(&json!({"metadata": {"labels": {"$patch": "replace", "a": "b"}}}), SMP, "", "namespaces").unwrap_err();
+        let e = patch(&json!({"metadata": {"labels": {"$patch": "replace", "a": "b"}}}), SMP, "", "namespaces")
+            .unwrap_err();
         assert_eq!(e.status_code(), 400);
         let got = patch(&json!({"metadata": {"labels": {"a": "b"}}}), MERGE, "", "namespaces").unwrap();
         assert_eq!(got, json!({"metadata": {"labels": {"a": "b", "vcproxy.io/tenant": "acme"}}}));
@@ -311,14 +378,22 @@ mod tests {
         let json_body = br#"{"metadata":{"name":"x","namespace":"dev"}}"#;
         let out = rewrite_patch(json_body, APPLY, "", "configmaps", &acme()).unwrap();
         assert_eq!(out, br#"{"metadata":{"name":"x","namespace":"acme--dev"}}"#);
-        for bad in [&b"a: 1\na: 2\n"[..], b"- 1\n", b"a: [\n", b"a: 1\n---\nb: 2\n", b"metadata:\n  labels:\n    vcproxy.io/x: y\n"] {
+        for bad in [
+            &b"a: 1\na: 2\n"[..],
+            b"- 1\n",
+            b"a: [\n",
+            b"a: 1\n---\nb: 2\n",
+            b"metadata:\n  labels:\n    vcproxy.io/x: y\n",
+        ] {
             assert!(rewrite_patch(bad, APPLY, "", "configmaps", &acme()).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         // Alias bombs are refused by serde_yaml's own limits, without hanging.
         let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
         for i in 0..9 {
             let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
-            bomb.push_str(&format!("l{i}: &l{i} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+            bomb.push_str(&format!(
+                "l{i}: &l{i} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
         }
         assert!(rewrite_patch(bomb.as_bytes(), APPLY, "", "configmaps", &acme()).is_err());
         assert_eq!(rewrite_patch(b"{}", "text/plain", "", "pods", &acme()).unwrap_err().status_code(), 415);
@@ -337,12 +412,18 @@ mod tests {
             (pods, json!({"op": "test", "path": "/metadata/namespace", "value": "prod"})),
             (rb, json!({"op": "replace", "path": "/subjects/0/namespace", "value": "kube-system"})),
             (rb, json!({"op": "add", "path": "/subjects/-/namespace", "value": "x"})),
-            (pods, json!({"op": "add", "path": "/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/0/namespaces/-", "value": "x"})),
+            (
+                pods,
+                json!({"op": "add", "path": "/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/0/namespaces/-", "value": "x"}),
+            ),
             (np, json!({"op": "remove", "path": "/spec/ingress/0/from/0/namespaceSelector/matchExpressions/0"})),
             (np, json!({"op": "replace", "path": "/spec/ingress/0/from/0/namespaceSelector", "value": {}})),
             (pods, json!({"op": "add", "path": "/metadata/labels/vcproxy.io~1tenant", "value": "globex"})),
             (pods, json!({"op": "remove", "path": "/metadata/annotations/vcproxy.io~1x"})),
-            (("apps", "deployments"), json!({"op": "add", "path": "/spec/template/metadata/labels/vcproxy.io~1x", "value": "1"})),
+            (
+                ("apps", "deployments"),
+                json!({"op": "add", "path": "/spec/template/metadata/labels/vcproxy.io~1x", "value": "1"}),
+            ),
             (pods, json!({"op": "copy", "from": "/metadata/labels/x", "path": "/metadata/namespace"})),
             (pods, json!({"op": "copy", "from": "/metadata/namespace", "path": "/metadata/labels/x"})),
             (pods, json!({"op": "copy", "from": "/metadata/annotations", "path": "/metadata/labels"})),
@@ -363,13 +444,37 @@ mod tests {
             JSONP, rb.0, rb.1).unwrap();
         assert_eq!(got[0]["value"][0]["namespace"], "acme--dev");
         assert_eq!(got[1]["value"]["namespace"], "acme--prod");
-        let got = patch(&json!([{"op": "replace", "path": "/spec/ingress/0", "value": {"from": [{"namespaceSelector": {}}]}}]), JSONP, np.0, np.1).unwrap();
+        let got = patch(
+            &json!([{"op": "replace", "path": "/spec/ingress/0", "value": {"from": [{"namespaceSelector": {}}]}}]),
+            JSONP,
+            np.0,
+            np.1,
+        )
+        .unwrap();
         assert_eq!(got[0]["value"]["from"][0]["namespaceSelector"]["matchExpressions"][0]["key"], "vcproxy.io/tenant");
-        let got = patch(&json!([{"op": "add", "path": "/metadata", "value": {"namespace": "dev", "labels": {"a": "b"}}}]), JSONP, pods.0, pods.1).unwrap();
+        let got = patch(
+            &json!([{"op": "add", "path": "/metadata", "value": {"namespace": "dev", "labels": {"a": "b"}}}]),
+            JSONP,
+            pods.0,
+            pods.1,
+        )
+        .unwrap();
         assert_eq!(got[0]["value"]["namespace"], "acme--dev");
-        let e = patch(&json!([{"op": "add", "path": "/metadata/labels", "value": {"vcproxy.io/tenant": "globex"}}]), JSONP, pods.0, pods.1).unwrap_err();
+        let e = patch(
+            &json!([{"op": "add", "path": "/metadata/labels", "value": {"vcproxy.io/tenant": "globex"}}]),
+            JSONP,
+            pods.0,
+            pods.1,
+        )
+        .unwrap_err();
         assert_eq!(e.status_code(), 403);
-        let got = patch(&json!([{"op": "replace", "path": "", "value": {"metadata": {"namespace": "dev"}}}]), JSONP, pods.0, pods.1).unwrap();
+        let got = patch(
+            &json!([{"op": "replace", "path": "", "value": {"metadata": {"namespace": "dev"}}}]),
+            JSONP,
+            pods.0,
+            pods.1,
+        )
+        .unwrap();
         assert_eq!(got[0]["value"]["metadata"]["namespace"], "acme--dev");
         // Everything else passes through untouched.
         let fine = json!([
@@ -383,11 +488,22 @@ mod tests {
             {"op": "add", "path": "/metadata/labels/x~0y", "value": "1"},
         ]);
         assert_eq!(patch(&fine, JSONP, "apps", "deployments").unwrap(), fine);
-        assert_eq!(patch(&json!([{"op": "add", "path": "/metadata/labels/team", "value": "a"}]), JSONP, ns.0, ns.1).unwrap()[0]["value"], "a");
+        assert_eq!(
+            patch(&json!([{"op": "add", "path": "/metadata/labels/team", "value": "a"}]), JSONP, ns.0, ns.1).unwrap()
+                [0]["value"],
+            "a"
+        );
         // Malformed.
-        for bad in [json!({}), json!([1]), json!([{"op": "add", "value": 1}]), json!([{"op": "add", "path": "x", "value": 1}]),
-                    json!([{"op": "add", "path": "/a~2", "value": 1}]), json!([{"op": "frob", "path": "/a"}]), json!([{"op": "add", "path": "/a"}]),
-                    json!([{"op": "copy", "path": "/a"}])] {
+        for bad in [
+            json!({}),
+            json!([1]),
+            json!([{"op": "add", "value": 1}]),
+            json!([{"op": "add", "path": "x", "value": 1}]),
+            json!([{"op": "add", "path": "/a~2", "value": 1}]),
+            json!([{"op": "frob", "path": "/a"}]),
+            json!([{"op": "add", "path": "/a"}]),
+            json!([{"op": "copy", "path": "/a"}]),
+        ] {
             assert_eq!(patch(&bad, JSONP, pods.0, pods.1).unwrap_err().status_code(), 400, "{bad}");
         }
     }

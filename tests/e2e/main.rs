@@ -7,6 +7,7 @@ mod client;
 mod crd_store;
 mod fairness;
 mod frontdoor;
+mod hostile;
 mod registry;
 mod shutdown;
 mod subresources;
