@@ -35,6 +35,12 @@ impl Scopes {
         Arc::new(Scopes::default())
     }
 
+    /// True if the super apiserver serves any resource in `group` (a tenant
+    /// CRD may not claim it). The core group counts as served.
+    pub fn serves_group(&self, group: &str) -> bool {
+        group.is_empty() || self.map.read().unwrap().keys().any(|(g, _)| g == group)
+    }
+
     pub fn get(&self, group: &str, resource: &str) -> Option<Scope> {
         self.map.read().unwrap().get(&(group.to_string(), resource.to_string())).copied()
     }

@@ -31,11 +31,13 @@ pub struct ApiError {
     pub details: Option<(String, String)>,
     /// Seconds for `Retry-After` and `details.retryAfterSeconds` (429s).
     pub retry_after: Option<u64>,
+    /// A complete Status body to send instead of the generated one.
+    pub body: Option<serde_json::Value>,
 }
 
 impl ApiError {
     fn new(code: StatusCode, reason: &'static str, message: impl Into<String>, fault: Fault) -> Self {
-        ApiError { code, reason, message: message.into(), fault, details: None, retry_after: None }
+        ApiError { code, reason, message: message.into(), fault, details: None, retry_after: None, body: None }
     }
 
     pub fn with_details(mut self, name: &str, kind: &str) -> Self {
@@ -68,6 +70,32 @@ impl ApiError {
             Fault::Downstream,
         )
     }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", message, Fault::Downstream)
+    }
+    pub fn conflict_exists(message: impl Into<String>, name: &str, kind: &str) -> Self {
+        Self::new(StatusCode::CONFLICT, "AlreadyExists", message, Fault::Downstream).with_details(name, kind)
+    }
+    /// 410 for a watch or list from a compacted resourceVersion.
+    pub fn expired(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "Expired", message, Fault::Downstream)
+    }
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message, Fault::Upstream)
+    }
+    /// An error whose whole `metav1.Status` body is already built (e.g. 422
+    /// Invalid with `details.causes`).
+    pub fn from_status(status: serde_json::Value) -> Self {
+        let code = status["code"]
+            .as_u64()
+            .and_then(|c| StatusCode::from_u16(c as u16).ok())
+            .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        let mut e =
+            Self::new(code, "Invalid", status["message"].as_str().unwrap_or("invalid").to_string(), Fault::Downstream);
+        e.body = Some(status);
+        e
+    }
+
     /// 429 with `Retry-After`; client-go backs off and retries on these.
     pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
         let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message, Fault::Downstream);
@@ -98,6 +126,9 @@ impl ApiError {
 
     /// The `metav1.Status` JSON body.
     pub fn status_json(&self) -> Bytes {
+        if let Some(body) = &self.body {
+            return Bytes::from(serde_json::to_vec(body).expect("a Status always serialises"));
+        }
         let mut body = json!({
             "kind": "Status",
             "apiVersion": "v1",

@@ -40,7 +40,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let acceptor = TlsAcceptor::from(Arc::new(crate::tls::server_config(&pki)?));
 
     let store = Store::connect(&config.etcd).await?;
+    let etcd = store.client();
     let registry = Registry::new(store);
+    let crds = crate::crd::index::CrdIndex::new(etcd.clone(), &config.etcd.prefix);
+    tokio::spawn(crds.clone().run());
     tokio::spawn(registry.clone().run());
 
     let metrics = Arc::new(Metrics::new());
@@ -67,6 +70,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         policy,
         admission,
         upgrades: crate::upgrade::UpgradeDialer::new(&config)?,
+        crds,
+        etcd,
+        etcd_prefix: config.etcd.prefix.clone(),
         draining: AtomicBool::new(false),
     });
 

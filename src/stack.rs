@@ -45,6 +45,11 @@ pub struct Proxy {
     pub policy: Arc<crate::policy::PolicyHandle>,
     /// Fair queuing and caps in front of the upstream.
     pub admission: Arc<crate::admission::Admission>,
+    /// Every tenant's CRDs (routing and discovery).
+    pub crds: Arc<crate::crd::index::CrdIndex>,
+    /// etcd, for the objects vcproxy stores itself (tenant CRDs and custom resources).
+    pub etcd: etcd_client::Client,
+    pub etcd_prefix: String,
     /// HTTP/1.1 connections for exec/attach/portforward/proxy upgrades.
     pub upgrades: crate::upgrade::UpgradeDialer,
     /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.
@@ -61,6 +66,12 @@ struct LogFields {
 }
 
 impl Proxy {
+    /// The object store under `tenant`'s prefix.
+    pub fn crd_store(&self, tenant: &str) -> Result<crate::crd::store::ObjectStore, ApiError> {
+        crate::crd::store::ObjectStore::new(self.etcd.clone(), format!("{}/tenants/{tenant}/", self.etcd_prefix))
+            .map_err(|e| ApiError::internal(format!("object store: {e:?}")))
+    }
+
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
         let start = Instant::now();
         let method = req.method().clone();
@@ -131,6 +142,24 @@ impl Proxy {
         info: &RequestInfo,
         identity: &Identity,
     ) -> Result<Response<ProxyBody>, ApiError> {
+        // Tenant CRDs and their objects are vcproxy's own: they never reach the
+        // super apiserver.
+        if info.is_resource_request {
+            if info.api_group == crate::crd::definitions::GROUP && info.resource == crate::crd::definitions::RESOURCE {
+                let crd = crate::crd::definitions::crd_of_crds();
+                return crate::crd::objects::handle(self, req, info, identity, crd).await;
+            }
+            let tenant_crds = self.crds.tenant(identity.tenant_name());
+            if let Some(crd) = tenant_crds.find(&info.api_group, &info.resource) {
+                return crate::crd::objects::handle(self, req, info, identity, crd).await;
+            }
+            if tenant_crds.groups().contains(&info.api_group) {
+                return Err(ApiError::not_found("the server could not find the requested resource"));
+            }
+        } else if let Some(resp) = crate::crd::discovery::serve(self, &req, info, identity).await? {
+            return Ok(resp);
+        }
+
         // Discovery decides, for requests naming no namespace, whether the
         // resource is namespaced (a cross-namespace read) or cluster-scoped.
         let scope = if info.is_resource_request && info.namespace.is_none() {
@@ -181,7 +210,10 @@ impl Proxy {
         let ok = match path {
             "/healthz" | "/livez" => true,
             "/readyz" => {
-                self.registry.is_ready() && self.namespaces.is_ready() && !self.draining.load(Ordering::Acquire)
+                self.registry.is_ready()
+                    && self.namespaces.is_ready()
+                    && self.crds.is_ready()
+                    && !self.draining.load(Ordering::Acquire)
             }
             _ => return None,
         };

@@ -68,7 +68,11 @@ fn unescape_value(s: &str) -> Result<String> {
         if in_slash {
             match c {
                 '\\' | ',' | '=' => out.push(c),
-                _ => return Err(field_err(format!("invalid escape sequence \"\\{c}\" in value {s:?}; only \\\\, \\, and \\= are allowed"))),
+                _ => {
+                    return Err(field_err(format!(
+                        "invalid escape sequence \"\\{c}\" in value {s:?}; only \\\\, \\, and \\= are allowed"
+                    )))
+                }
             }
             in_slash = false;
             continue;
@@ -327,14 +331,22 @@ impl Parser {
                         Tok::Comma => {
                             let t = self.peek(true);
                             if !matches!(t, Tok::Ident(_) | Tok::Bang) {
-                                return Err(label_err(format!("found '{}', expected: identifier after ','", t.shown())));
+                                return Err(label_err(format!(
+                                    "found '{}', expected: identifier after ','",
+                                    t.shown()
+                                )));
                             }
                         }
                         t => return Err(label_err(format!("found '{}', expected: ',' or 'end of string'", t.shown()))),
                     }
                 }
                 Tok::End => return Ok(reqs),
-                t => return Err(label_err(format!("found '{}', expected: !, identifier, or 'end of string'", t.shown()))),
+                t => {
+                    return Err(label_err(format!(
+                        "found '{}', expected: !, identifier, or 'end of string'",
+                        t.shown()
+                    )))
+                }
             }
         }
     }
@@ -371,7 +383,9 @@ impl Parser {
             _ => vec![self.exact()?],
         };
         match op {
-            Op::In | Op::NotIn if values.is_empty() => return Err(label_err(format!("{key}: for 'in', 'notin' operators, values set can't be empty"))),
+            Op::In | Op::NotIn if values.is_empty() => {
+                return Err(label_err(format!("{key}: for 'in', 'notin' operators, values set can't be empty")))
+            }
             Op::Gt | Op::Lt if values[0].parse::<i64>().is_err() => {
                 return Err(label_err(format!("{key}: for 'gt', 'lt' operators, the value must be an integer")))
             }
@@ -456,10 +470,15 @@ fn is_qualified_name_part(s: &str) -> bool {
 }
 
 fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && !s.is_empty() && s.split('.').all(|l| {
-        let b = l.as_bytes();
-        !b.is_empty() && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-') && b[0] != b'-' && b[b.len() - 1] != b'-'
-    })
+    s.len() <= 253
+        && !s.is_empty()
+        && s.split('.').all(|l| {
+            let b = l.as_bytes();
+            !b.is_empty()
+                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
 }
 
 fn validate_key(key: &str) -> Result<()> {
@@ -502,6 +521,75 @@ pub fn translate_label_selector(sel: &str, resource: &str, m: &dyn NamespaceMapp
     Ok(reqs.iter().map(Requirement::render).collect::<Vec<_>>().join(","))
 }
 
+/// A parsed label selector that can be evaluated against an object's labels
+/// (used where vcproxy serves objects itself: tenant custom resources).
+#[derive(Debug, Clone, Default)]
+pub struct LabelSelector(Vec<Requirement>);
+
+impl LabelSelector {
+    /// Parses a selector with the same grammar (and the same refusals) as
+    /// [`translate_label_selector`]; empty selects everything.
+    pub fn parse(sel: &str) -> Result<LabelSelector> {
+        if sel.trim().is_empty() {
+            return Ok(LabelSelector::default());
+        }
+        Ok(LabelSelector(Parser { toks: lex(sel), pos: 0 }.parse()?))
+    }
+
+    /// True if `labels` (a JSON object of strings, or null) satisfies every requirement.
+    pub fn matches(&self, labels: &serde_json::Value) -> bool {
+        self.0.iter().all(|r| {
+            let value = labels.get(&r.key).and_then(|v| v.as_str());
+            match r.op {
+                Op::Exists => value.is_some(),
+                Op::DoesNotExist => value.is_none(),
+                Op::Equals | Op::DoubleEquals | Op::In => value.is_some_and(|v| r.values.iter().any(|w| w == v)),
+                Op::NotEquals | Op::NotIn => value.is_none_or(|v| !r.values.iter().any(|w| w == v)),
+                Op::Gt | Op::Lt => {
+                    let (Some(v), Some(w)) = (
+                        value.and_then(|v| v.parse::<i64>().ok()),
+                        r.values.first().and_then(|w| w.parse::<i64>().ok()),
+                    ) else {
+                        return false;
+                    };
+                    if r.op == Op::Gt {
+                        v > w
+                    } else {
+                        v < w
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod label_selector_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn matches_like_kubernetes() {
+        let labels = json!({"app": "web", "tier": "gold", "n": "5"});
+        for (sel, want) in [
+            ("", true),
+            ("app=web", true),
+            ("app==web,tier=gold", true),
+            ("app!=web", false),
+            ("app in (db,web)", true),
+            ("app notin (web)", false),
+            ("missing", false),
+            ("!missing", true),
+            ("missing!=x", true),
+            ("n>4", true),
+            ("n<5", false),
+        ] {
+            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&labels), want, "{sel}");
+        }
+        assert!(LabelSelector::parse("a in (").is_err());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,13 +602,23 @@ mod tests {
             ("", "", "pods", ""),
             ("metadata.namespace=prod", "", "pods", "metadata.namespace=acme--prod"),
             ("metadata.namespace==prod", "", "pods", "metadata.namespace=acme--prod"),
-            ("metadata.namespace!=prod,status.phase=Running", "", "pods", "metadata.namespace!=acme--prod,status.phase=Running"),
+            (
+                "metadata.namespace!=prod,status.phase=Running",
+                "",
+                "pods",
+                "metadata.namespace!=acme--prod,status.phase=Running",
+            ),
             // Sorted like Go, escapes kept.
             ("spec.nodeName=a\\,b,metadata.name=x\\=y", "", "pods", "metadata.name=x\\=y,spec.nodeName=a\\,b"),
             ("metadata.namespace=", "", "pods", "metadata.namespace="),
             ("metadata.name=prod", "", "pods", "metadata.name=prod"),
             ("metadata.name=prod", "", "namespaces", "metadata.name=acme--prod"),
-            ("involvedObject.namespace=dev,involvedObject.kind=Pod", "", "events", "involvedObject.kind=Pod,involvedObject.namespace=acme--dev"),
+            (
+                "involvedObject.namespace=dev,involvedObject.kind=Pod",
+                "",
+                "events",
+                "involvedObject.kind=Pod,involvedObject.namespace=acme--dev",
+            ),
             ("involvedObject.namespace=dev", "events.k8s.io", "events", "involvedObject.namespace=dev"),
             ("regarding.namespace=dev", "events.k8s.io", "events", "regarding.namespace=acme--dev"),
             (",metadata.namespace=prod,", "", "pods", "metadata.namespace=acme--prod"),
@@ -528,7 +626,15 @@ mod tests {
         for (sel, g, r, want) in ok {
             assert_eq!(translate_field_selector(sel, g, r, &m).unwrap(), want, "{sel}");
         }
-        for bad in ["metadata.namespace", "a=b=c", "x=a\\b", "x=a\\", "metadata.namespace=Prod", "metadata.namespace =prod", "metadata.namespace=../x"] {
+        for bad in [
+            "metadata.namespace",
+            "a=b=c",
+            "x=a\\b",
+            "x=a\\",
+            "metadata.namespace=Prod",
+            "metadata.namespace =prod",
+            "metadata.namespace=../x",
+        ] {
             let e = translate_field_selector(bad, "", "pods", &m).unwrap_err();
             assert_eq!(e.status_code(), 400, "{bad}: {e}");
         }
@@ -562,9 +668,28 @@ mod tests {
             assert_eq!(translate_label_selector(sel, "pods", &m).unwrap(), want, "{sel:?}");
         }
         let bad = [
-            "a=b=c", "!a=b", "a in", "a in (x", "a in x", "a b", ",a", "a,", "a,,b", "a=(b)", "(a)", "a>x", "a in (x) b",
-            "-a=b", "a=-b", "a/b/c=d", "A.com/x=y", "vcproxy.io/tenant=acme", "VCProxy.io/tenant", "!vcproxy.io/x",
-            "a notin (x,vcproxy.io/y)", "b<-1",
+            "a=b=c",
+            "!a=b",
+            "a in",
+            "a in (x",
+            "a in x",
+            "a b",
+            ",a",
+            "a,",
+            "a,,b",
+            "a=(b)",
+            "(a)",
+            "a>x",
+            "a in (x) b",
+            "-a=b",
+            "a=-b",
+            "a/b/c=d",
+            "A.com/x=y",
+            "vcproxy.io/tenant=acme",
+            "VCProxy.io/tenant",
+            "!vcproxy.io/x",
+            "a notin (x,vcproxy.io/y)",
+            "b<-1",
         ];
         for sel in bad {
             let e = translate_label_selector(sel, "pods", &m);
@@ -583,7 +708,10 @@ mod tests {
             translate_label_selector("kubernetes.io/metadata.name in (prod,dev),team=a", "namespaces", &m).unwrap(),
             "team=a,vcproxy.io/virtual-name in (dev,prod)"
         );
-        assert_eq!(translate_label_selector("!kubernetes.io/metadata.name", "namespaces", &m).unwrap(), "!vcproxy.io/virtual-name");
+        assert_eq!(
+            translate_label_selector("!kubernetes.io/metadata.name", "namespaces", &m).unwrap(),
+            "!vcproxy.io/virtual-name"
+        );
         assert!(translate_label_selector("vcproxy.io/virtual-name=x", "namespaces", &m).is_err());
     }
 }
