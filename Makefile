@@ -35,8 +35,17 @@ demo: env build
 test: env
 	VCPROXY_K8S_BIN="$(K8S_BIN)" $(CARGO) test --workspace --no-fail-fast
 
-bench: env  # the bench crate arrives with the load-test harness
-	VCPROXY_K8S_BIN="$(K8S_BIN)" $(CARGO) run -p bench --release -- $(BENCH_ARGS)
+# `make bench` runs the default benchmarks (bench rewrite, then bench latency) with their
+# defaults; `make bench BENCH_ARGS="latency --requests 1000"` runs just that. Reports go to
+# bench/reports/<subcommand>-<time>/ (see bench/README.md).
+BENCH_DEFAULT := rewrite latency
+bench: env
+	$(CARGO) build --release -p vcproxy
+	@set -e; export VCPROXY_K8S_BIN="$(K8S_BIN)" VCPROXY_BIN=target/release/vcproxy; \
+	if [ -n "$(strip $(BENCH_ARGS))" ]; then \
+	  echo "+ cargo run -p bench --release -- $(BENCH_ARGS)"; $(CARGO) run -p bench --release -- $(BENCH_ARGS); \
+	else for sub in $(BENCH_DEFAULT); do \
+	  echo "+ cargo run -p bench --release -- $$sub"; $(CARGO) run -p bench --release -- $$sub; done; fi
 
 clean:
 	$(CARGO) clean
