@@ -113,12 +113,25 @@ fn a_kubectl_session_with_a_tenant_crd() {
     );
     kubectl(p, &kc, &["scale", "widget", "w1", "-n", "shop", "--replicas=7"]);
     assert_eq!(kubectl(p, &kc, &["get", "wd", "w1", "-n", "shop", "-o", "jsonpath={.spec.size}"]), "7");
+    // get -w: a change arrives as it happens.
+    let seen = crate::virtual_view::watch_until(
+        &kc,
+        &["get", "widgets", "-n", "shop", "-w", "--no-headers"],
+        Duration::from_secs(20),
+        || {
+            kubectl_stdin(
+                &kc,
+                &["apply", "-f", "-"],
+                &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: w2, namespace: shop}}\nspec: {{name: second, color: blue}}\n"),
+            );
+        },
+        |s| s.contains("w2"),
+    );
+    assert!(seen.contains("w2") && seen.contains("blue"), "{seen}");
     let all = kubectl(p, &kc, &["get", "widgets", "-A", "--no-headers"]);
     assert!(all.contains("shop") && all.contains("w1"), "{all}");
 
     // Invalid objects are refused with field paths.
-    let out = p.kubectl(&kc, &["apply", "-f", "-"]);
-    let _ = out;
     let bad = kubectl_fail_stdin(&kc, &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: bad, namespace: shop}}\nspec: {{color: pink, size: 99}}\n"));
     assert!(bad.contains("spec.color") && bad.contains("spec.size") && bad.contains("spec.name"), "{bad}");
 

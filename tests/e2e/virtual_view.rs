@@ -243,7 +243,7 @@ fn list_across_namespaces_paginates_consistently() {
 
 /// Runs `kubectl get … -w` in the background and returns what it printed once
 /// `done` says so (or after `within`).
-fn watch_until(
+pub(crate) fn watch_until(
     kc: &Path,
     args: &[&str],
     within: Duration,
