@@ -1885,7 +1885,6 @@ async fn impersonation_and_cluster_scoped_writes_are_refused() {
     let sc = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": format!("{probe}-sc2")}, "provisioner": "example.com/none"}).to_string();
     let pc = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": probe}, "value": 1000000000}).to_string();
     let webhook = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration", "metadata": {"name": probe}, "webhooks": []}).to_string();
-    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": format!("things.{a}.example.com")}}).to_string();
     let csr = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": probe}, "spec": {"request": "", "signerName": "kubernetes.io/kube-apiserver-client"}}).to_string();
     let node_name = format!("{probe}-node");
     let sc_name = format!("{probe}-sc");
