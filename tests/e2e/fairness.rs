@@ -217,3 +217,49 @@ async fn seats_come_back_when_a_client_disconnects_mid_response() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_watches_are_capped_per_tenant_and_the_slot_returns_when_one_closes() {
+    let (p, _) =
+        proxy_with_policy(&TIGHT.replace("level = \"workload\"", "level = \"workload\"\nmax_open_watches = 1"));
+    let (tenant, kc) = tenant_on(&p, "wc");
+    let token = token_of(&kc);
+    let url = format!("{}/clusters/{tenant}/api/v1/namespaces/default/configmaps?watch=1", p.url());
+    let mut conn = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
+    let first =
+        conn.send(Request::get(&url).header("authorization", format!("Bearer {token}")).body(full("")).unwrap()).await;
+    assert_eq!(first.status(), 200);
+    let (status, headers, body) = body_bytes(
+        conn.send(Request::get(&url).header("authorization", format!("Bearer {token}")).body(full("")).unwrap()).await,
+    )
+    .await;
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
+    assert!(headers.contains_key("retry-after"));
+    assert!(String::from_utf8_lossy(&body).contains("open watches"));
+    // Other tenants are unaffected by this tenant's cap.
+    let (other, other_kc) = tenant_on(&p, "wd");
+    let other_url = format!("{}/clusters/{other}/api/v1/namespaces/default/configmaps?watch=1", p.url());
+    let r = conn
+        .send(
+            Request::get(&other_url)
+                .header("authorization", format!("Bearer {}", token_of(&other_kc)))
+                .body(full(""))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    drop(first);
+    drop(r);
+    // Closing the first watch gives the slot back.
+    let start = Instant::now();
+    loop {
+        let resp = conn
+            .send(Request::get(&url).header("authorization", format!("Bearer {token}")).body(full("")).unwrap())
+            .await;
+        if resp.status() == 200 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "the slot never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
