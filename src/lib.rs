@@ -23,7 +23,7 @@
 //! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
 //! - [`kubeconfig`]   — kubeconfigs handed to tenant users
 //! - [`metrics`]      — Prometheus metrics for the admin listener
-//! - [`error`], [`body`] — `metav1.Status` errors; the streamed body type
+//! - [`error`], [`body`], [`names`] — `metav1.Status` errors; the streamed body type; name rules
 
 pub mod admission;
 pub mod authn;
@@ -37,6 +37,7 @@ pub mod forward;
 pub mod kubeconfig;
 pub mod mapping;
 pub mod metrics;
+pub mod names;
 pub mod namespaces;
 pub mod policy;
 pub mod proto_rewrite;

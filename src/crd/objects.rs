@@ -500,7 +500,7 @@ async fn create(p: &Proxy, t: &Target<'_>, mut obj: Value) -> Result<Value, ApiE
     let mut name = meta.get("name").and_then(|v| v.as_str()).unwrap_or("").to_string();
     if name.is_empty() {
         match meta.get("generateName").and_then(|v| v.as_str()).filter(|g| !g.is_empty()) {
-            Some(prefix) => name = generate_name(prefix),
+            Some(prefix) => name = crate::names::generate_name(prefix, 253),
             None => {
                 return Err(ApiError::invalid(format!(
                     "{}.{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
@@ -871,10 +871,4 @@ fn validate_object_name(name: &str) -> Result<(), String> {
     } else {
         Err("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".into())
     }
-}
-
-fn generate_name(prefix: &str) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let suffix: String = (0..5).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
-    format!("{}{suffix}", &prefix[..prefix.len().min(253 - 5)])
 }

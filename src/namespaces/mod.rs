@@ -183,7 +183,7 @@ async fn create(
     let mut requested = read_requested(&content_type, &bytes)?;
     let name = match (requested.name.take().filter(|n| !n.is_empty()), requested.generate_name.as_deref()) {
         (Some(name), _) => name,
-        (None, Some(prefix)) if !prefix.is_empty() => generate_name(prefix),
+        (None, Some(prefix)) if !prefix.is_empty() => crate::names::generate_name(prefix, 63),
         _ => return Err(ApiError::invalid("metadata.name: Required value: name or generateName is required")),
     };
     validate_namespace_name(&name)?;
@@ -507,27 +507,12 @@ fn requested_from_json(obj: &Value) -> Requested {
 
 /// A virtual namespace name is a DNS-1123 label, as on a real cluster.
 fn validate_namespace_name(name: &str) -> Result<(), ApiError> {
-    let b = name.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-';
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!(
-            "Namespace {name:?} is invalid: metadata.name: Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
-        )))
+    if crate::names::is_dns1123_label(name) {
+        return Ok(());
     }
-}
-
-/// kube-apiserver's generateName: the prefix plus five random characters.
-fn generate_name(prefix: &str) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let suffix: String = (0..5).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
-    let max = 63 - 5;
-    format!("{}{suffix}", &prefix[..prefix.len().min(max)])
+    Err(ApiError::invalid(format!(
+        "Namespace {name:?} is invalid: metadata.name: Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+    )))
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
