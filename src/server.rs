@@ -73,6 +73,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crds,
         etcd,
         etcd_prefix: config.etcd.prefix.clone(),
+        crd_bytes: Default::default(),
         draining: AtomicBool::new(false),
     });
 

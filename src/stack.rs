@@ -50,6 +50,8 @@ pub struct Proxy {
     /// etcd, for the objects vcproxy stores itself (tenant CRDs and custom resources).
     pub etcd: etcd_client::Client,
     pub etcd_prefix: String,
+    /// Bytes of each tenant's stored objects, for the byte quota.
+    pub crd_bytes: crate::crd::objects::ByteUsage,
     /// HTTP/1.1 connections for exec/attach/portforward/proxy upgrades.
     pub upgrades: crate::upgrade::UpgradeDialer,
     /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.

@@ -439,6 +439,26 @@ async fn watch(t: &Target<'_>, table: bool) -> Result<Response<ProxyBody>, ApiEr
 
 // ---- writes ---------------------------------------------------------------------
 
+/// How long a tenant's byte total may be reused for the byte quota.
+const BYTES_FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// Per-tenant bytes of stored objects, cached briefly for the byte quota.
+#[derive(Default)]
+pub struct ByteUsage(dashmap::DashMap<String, (std::time::Instant, i64)>);
+
+impl ByteUsage {
+    pub async fn bytes(&self, tenant: &str, store: &ObjectStore) -> Result<i64, StoreError> {
+        if let Some(entry) = self.0.get(tenant) {
+            if entry.0.elapsed() < BYTES_FRESH_FOR {
+                return Ok(entry.1);
+            }
+        }
+        let (_, bytes) = store.count(&store.objects_prefix()).await?;
+        self.0.insert(tenant.to_string(), (std::time::Instant::now(), bytes));
+        Ok(bytes)
+    }
+}
+
 fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
@@ -524,7 +544,10 @@ async fn create(p: &Proxy, t: &Target<'_>, mut obj: Value) -> Result<Value, ApiE
     }
     // Quotas (from the policy): objects and bytes per tenant.
     let limits = p.policy.get().limits(t.tenant).clone();
-    let (count, bytes) = t.store.count(&t.store.objects_prefix()).await.map_err(|e| store_error(e, t, &name))?;
+    // The object count is exact (one count-only read); the byte total is
+    // re-read at most every few seconds, since summing it reads every value.
+    let count = t.store.count_keys(&t.store.objects_prefix()).await.map_err(|e| store_error(e, t, &name))?;
+    let bytes = p.crd_bytes.bytes(t.tenant, &t.store).await.map_err(|e| store_error(e, t, &name))?;
     if count as usize >= limits.max_objects || bytes as u64 >= limits.max_object_bytes {
         return Err(ApiError::forbidden(format!(
             "custom object quota exceeded for tenant {}: {count} objects, {bytes} bytes (limits {} objects, {} bytes)",

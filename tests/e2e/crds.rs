@@ -575,3 +575,37 @@ fn deleting_a_tenant_removes_exactly_its_keys() {
     assert_eq!(keys(&neighbour), before);
     assert_eq!(kubectl(p, &kc2, &["get", "widget", "w", "-o", "jsonpath={.spec.name}"]), "nn");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_and_crd_quotas_give_a_clear_403() {
+    let dir = std::env::temp_dir().join(format!("vcproxy-quota-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "[defaults]\nmax_objects = 3\nmax_crds = 1\n").unwrap();
+    let opts = vcproxy_testenv::VcproxyOptions {
+        extra_toml: format!("[policy]\nfile = {:?}\n", policy.display().to_string()),
+        ..Default::default()
+    };
+    let p = Vcproxy::start_with(vcproxy_bin(), shared(), opts).unwrap();
+    let (tenant, kc) = tenant_on(&p, "qo");
+    let mut api = Api::new(&p, &tenant, token_of(&kc)).await;
+    establish(&mut api, "sem.example.com").await;
+    let (s, e) = api
+        .json(
+            Method::POST,
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            Some(crd_json("two.example.com")),
+        )
+        .await;
+    assert_eq!(s, 403, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("CRD quota"), "{e}");
+    let coll = "/apis/sem.example.com/v1/namespaces/default/widgets";
+    // The CRD itself is one stored object; two widgets fill the quota of 3.
+    for i in 0..2 {
+        let (s, e) = api.json(Method::POST, coll, Some(widget(&format!("q{i}"), json!({"name": "n"})))).await;
+        assert_eq!(s, 201, "{e}");
+    }
+    let (s, e) = api.json(Method::POST, coll, Some(widget("q9", json!({"name": "n"})))).await;
+    assert_eq!(s, 403, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("quota"), "{e}");
+}
