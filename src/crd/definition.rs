@@ -1007,3 +1007,794 @@ pub fn name_conflict(existing: &Value, candidate: &Value) -> Option<NameConflict
     }
     conflict
 }
+
+#[cfg(test)]
+mod tests {
+    //! Expected errors and messages were produced by kube-apiserver v1.37.2's own
+    //! validation code (apiextensions-apiserver) on the same CRDs.
+
+    use super::*;
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).expect("test JSON parses")
+    }
+
+    fn texts(errs: &[FieldError]) -> Vec<String> {
+        errs.iter().map(ToString::to_string).collect()
+    }
+
+    fn crontab() -> Value {
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "crontabs.stable.example.com"},
+            "spec": {"group": "stable.example.com", "scope": "Namespaced",
+                "names": {"plural": "crontabs", "kind": "CronTab", "shortNames": ["ct"]},
+                "versions": [
+                    {"name": "v1", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object"}}},
+                    {"name": "v2", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}},
+                     "additionalPrinterColumns": [{"name": "Spec", "type": "string", "jsonPath": ".spec.cronSpec"}]},
+                ]},
+        })
+    }
+
+    /// `(name, CRD, errors)`: what kube-apiserver v1.37.2 reports for the CRD on create
+    /// (after v1 defaulting), in vcproxy's order. vcproxy differs on purpose for
+    /// conversion webhooks.
+    const CREATE_CASES: &[(&str, &str, &[&str])] = &[
+        (
+            "valid",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[],
+        ),
+        (
+            "name_must_be_plural_dot_group",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "wrong.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[
+                r##"metadata.name: Invalid value: "wrong.stable.example.com": must be spec.names.plural+"."+spec.group"##,
+            ],
+        ),
+        (
+            "generate_name_refused",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"generateName": "crontabs-"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[
+                r##"metadata.generateName: Invalid value: "crontabs-": must be spec.names.plural+"."+spec.group"##,
+                r##"metadata.name: Required value: name or generateName is required"##,
+            ],
+        ),
+        (
+            "name_required",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[r##"metadata.name: Required value: name or generateName is required"##],
+        ),
+        (
+            "group_needs_a_dot",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.example"}, "spec": {"group": "example", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[r##"spec.group: Invalid value: "example": should be a domain with at least one dot"##],
+        ),
+        (
+            "group_must_be_dns_subdomain",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.Stable.Example.com"}, "spec": {"group": "Stable.Example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[
+                r##"metadata.name: Invalid value: "crontabs.Stable.Example.com": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"##,
+                r##"spec.group: Invalid value: "Stable.Example.com": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"##,
+            ],
+        ),
+        (
+            "scope_required",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[r##"spec.scope: Required value"##],
+        ),
+        (
+            "scope_not_supported",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Global", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[r##"spec.scope: Unsupported value: "Global": supported values: "Cluster", "Namespaced""##],
+        ),
+        (
+            "names_must_be_dns_labels",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "CronTabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "CronTabs", "kind": "cronTab", "singular": "Crontab", "shortNames": ["c t", "1ct"], "categories": ["all", "Bad"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[
+                r##"metadata.name: Invalid value: "CronTabs.stable.example.com": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"##,
+                r##"spec.names.plural: Invalid value: "CronTabs": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+                r##"spec.names.singular: Invalid value: "Crontab": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+                r##"spec.names.shortNames[0]: Invalid value: "c t": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+                r##"spec.names.shortNames[1]: Invalid value: "1ct": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+                r##"spec.names.categories[1]: Invalid value: "Bad": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+            ],
+        ),
+        (
+            "kind_and_list_kind_differ",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "kind": "CronTab", "listKind": "CronTab"}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[r##"spec.names.listKind: Invalid value: "CronTab": kind and listKind may not be the same"##],
+        ),
+        (
+            "kind_may_not_have_underscores",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "kind": "Cron_Tab"}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[
+                r##"spec.names.singular: Invalid value: "cron_tab": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+                r##"spec.names.kind: Invalid value: "Cron_Tab": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+                r##"spec.names.listKind: Invalid value: "Cron_TabList": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+            ],
+        ),
+        (
+            "names_required",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "kind": ""}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[
+                r##"spec.names.singular: Required value"##,
+                r##"spec.names.kind: Required value"##,
+                r##"spec.names.listKind: Required value"##,
+            ],
+        ),
+        (
+            "versions_empty",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": []}}"##,
+            &[
+                r##"spec.versions: Invalid value: []: must have exactly one version marked as storage version"##,
+                r##"status.storedVersions: Invalid value: null: must have at least one stored version"##,
+            ],
+        ),
+        (
+            "version_names_unique_and_one_storage",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}, {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[
+                r##"spec.versions: Invalid value: [{"Name":"v1","Served":true,"Storage":true,"Deprecated":false,"DeprecationWarning":null,"Schema":null,"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null},{"Name":"v1","Served":true,"Storage":true,"Deprecated":false,"DeprecationWarning":null,"Schema":null,"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null}]: must contain unique version names"##,
+                r##"spec.versions: Invalid value: [{"Name":"v1","Served":true,"Storage":true,"Deprecated":false,"DeprecationWarning":null,"Schema":null,"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null},{"Name":"v1","Served":true,"Storage":true,"Deprecated":false,"DeprecationWarning":null,"Schema":null,"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null}]: must have exactly one version marked as storage version"##,
+                r##"status.storedVersions: Invalid value: ["v1"]: must have the storage version v1"##,
+            ],
+        ),
+        (
+            "no_storage_version",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}, {"name": "v2", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object"}}}]}}"##,
+            &[
+                r##"spec.versions: Invalid value: [{"Name":"v1","Served":true,"Storage":false,"Deprecated":false,"DeprecationWarning":null,"Schema":{"OpenAPIV3Schema":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":{"spec":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":{"cronSpec":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"string","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null},"replicas":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"integer","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null},{"Name":"v2","Served":true,"Storage":false,"Deprecated":false,"DeprecationWarning":null,"Schema":{"OpenAPIV3Schema":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null}]: must have exactly one version marked as storage version"##,
+                r##"status.storedVersions: Invalid value: null: must have at least one stored version"##,
+            ],
+        ),
+        (
+            "invalid_version_name",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "V1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[
+                r##"spec.versions[0].name: Invalid value: "V1": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+                r##"spec.version: Invalid value: "V1": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+            ],
+        ),
+        (
+            "schema_required_per_version",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true}]}}"##,
+            &[r##"spec.versions[0].schema.openAPIV3Schema: Required value"##],
+        ),
+        (
+            "per_version_schema_paths",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}, {"name": "v2", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {}}}}}]}}"##,
+            &[
+                r##"spec.versions[1].schema.openAPIV3Schema.properties[a].type: Required value: must not be empty for specified object fields"##,
+            ],
+        ),
+        (
+            "conversion_webhook_refused",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}], "conversion": {"strategy": "Webhook", "webhook": {"clientConfig": {"url": "https://x"}, "conversionReviewVersions": ["v1"]}}}}"##,
+            &[
+                r##"spec.conversion.strategy: Invalid value: "Webhook": vcproxy does not support conversion webhooks; use strategy None"##,
+            ],
+        ),
+        (
+            "conversion_strategy_not_supported",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}], "conversion": {"strategy": "Magic"}}}"##,
+            &[r##"spec.conversion.strategy: Unsupported value: "Magic": supported values: "None", "Webhook""##],
+        ),
+        (
+            "conversion_none_without_webhook",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}], "conversion": {"strategy": "None", "webhook": {"clientConfig": {"url": "https://x"}, "conversionReviewVersions": ["v1"]}}}}"##,
+            &[
+                r##"spec.conversion.webhookClientConfig: Forbidden: should not be set when strategy is not set to Webhook"##,
+                r##"spec.conversion.conversionReviewVersions: Forbidden: should not be set when strategy is not set to Webhook"##,
+            ],
+        ),
+        (
+            "preserve_unknown_fields_refused",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}], "preserveUnknownFields": true}}"##,
+            &[
+                r##"spec.preserveUnknownFields: Invalid value: true: cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead"##,
+            ],
+        ),
+        (
+            "protected_group_needs_approval",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.foo.k8s.io"}, "spec": {"group": "foo.k8s.io", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[
+                r##"metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation "api-approved.kubernetes.io", see https://github.com/kubernetes/enhancements/pull/1111"##,
+            ],
+        ),
+        (
+            "protected_group_approved",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.foo.k8s.io", "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes/enhancements/pull/1111"}}, "spec": {"group": "foo.k8s.io", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}}"##,
+            &[],
+        ),
+        (
+            "schema_type_required",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"properties": {"a": {"type": "string"}}}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"##,
+            ],
+        ),
+        (
+            "schema_root_must_be_object",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "array", "items": {"type": "string"}}}}]}}"##,
+            &[r##"spec.validation.openAPIV3Schema.type: Invalid value: "array": must be object at the root"##],
+        ),
+        (
+            "array_needs_items",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "array"}}}}}]}}"##,
+            &[r##"spec.validation.openAPIV3Schema.properties[a].items: Required value: must be specified"##],
+        ),
+        (
+            "additional_properties_at_root",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {}, "additionalProperties": {"type": "string"}}}}]}}"##,
+            &[r##"spec.validation.openAPIV3Schema.additionalProperties: Forbidden: must not be used at the root"##],
+        ),
+        (
+            "additional_properties_with_properties",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"type": "string"}}, "additionalProperties": {"type": "string"}}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[a].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"##,
+            ],
+        ),
+        (
+            "metadata_only_name_and_generate_name",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"metadata": {"type": "object", "properties": {"labels": {"type": "object"}}}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified"##,
+            ],
+        ),
+        (
+            "metadata_name_restrictions_allowed",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 10}}}}}}}]}}"##,
+            &[],
+        ),
+        (
+            "forbidden_keywords",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"$ref": "#/definitions/x"}, "b": {"type": "array", "items": {"type": "string"}, "uniqueItems": true}, "c": {"type": "object", "patternProperties": {"^x": {"type": "string"}}}, "d": {"type": "null"}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[a].$ref: Forbidden: $ref is not supported"##,
+                r##"spec.validation.openAPIV3Schema.properties[b].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic"##,
+                r##"spec.validation.openAPIV3Schema.properties[c].patternProperties: Forbidden: patternProperties is not supported"##,
+                r##"spec.validation.openAPIV3Schema.properties[d].type: Unsupported value: "null": supported values: "array", "boolean", "integer", "number", "object", "string""##,
+                r##"spec.validation.openAPIV3Schema.properties[d].type: Forbidden: type cannot be set to null, use nullable as an alternative"##,
+            ],
+        ),
+        (
+            "items_must_be_a_schema",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "array", "items": [{"type": "string"}]}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[a].items: Forbidden: items must be a schema object and not an array"##,
+            ],
+        ),
+        (
+            "invalid_pattern",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "string", "pattern": "(["}, "b": {"type": "string", "pattern": "a{1001}"}, "c": {"type": "string", "pattern": "(?=x)"}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[a].pattern: Invalid value: "([": must be a valid regular expression, but isn't: error parsing regexp: missing closing ]: `[`"##,
+                r##"spec.validation.openAPIV3Schema.properties[b].pattern: Invalid value: "a{1001}": must be a valid regular expression, but isn't: error parsing regexp: invalid repeat count: `{1001}`"##,
+                r##"spec.validation.openAPIV3Schema.properties[c].pattern: Invalid value: "(?=x)": must be a valid regular expression, but isn't: error parsing regexp: invalid or unsupported Perl syntax: `(?=`"##,
+            ],
+        ),
+        (
+            "preserve_unknown_fields_false",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "object", "x-kubernetes-preserve-unknown-fields": false}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[a].x-kubernetes-preserve-unknown-fields: Invalid value: false: must be true or undefined"##,
+            ],
+        ),
+        (
+            "int_or_string_patterns",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}, "b": {"x-kubernetes-int-or-string": true, "x-kubernetes-preserve-unknown-fields": true}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[b].x-kubernetes-preserve-unknown-fields: Invalid value: true: must be false if x-kubernetes-int-or-string is true"##,
+            ],
+        ),
+        (
+            "value_validations_must_be_structural",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "string", "allOf": [{"type": "string", "description": "d", "default": "x"}]}, "b": {"type": "object"}}, "anyOf": [{"properties": {"c": {"type": "string"}}}]}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.anyOf[0].properties[c].type: Forbidden: must be empty to be structural"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].allOf[0].default: Forbidden: must be undefined to be structural"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].allOf[0].description: Forbidden: must be empty to be structural"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].allOf[0].type: Forbidden: must be empty to be structural"##,
+                r##"spec.validation.openAPIV3Schema.properties[c]: Required value: because it is defined in spec.validation.openAPIV3Schema.anyOf[0].properties[c]"##,
+            ],
+        ),
+        (
+            "embedded_resource_rules",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "string", "x-kubernetes-embedded-resource": true}, "b": {"type": "object", "x-kubernetes-embedded-resource": true}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[a].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].type: Invalid value: "string": must be object if x-kubernetes-embedded-resource is true"##,
+                r##"spec.validation.openAPIV3Schema.properties[b].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields"##,
+            ],
+        ),
+        (
+            "defaults_must_validate_and_be_pruned",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "integer", "default": "x"}, "b": {"type": "object", "default": {"c": 1, "d": 2}, "properties": {"c": {"type": "integer"}}}, "e": {"type": "string", "maxLength": 2, "default": "long"}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[a].default: Invalid value: "string":  in body must be of type integer: "string""##,
+                r##"spec.validation.openAPIV3Schema.properties[b].default: Invalid value: {"c":1,"d":2}: must not have unknown fields"##,
+                r##"spec.validation.openAPIV3Schema.properties[e].default: Too long: may not be more than 2 bytes"##,
+            ],
+        ),
+        (
+            "defaults_forbidden_in_metadata",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"metadata": {"type": "object", "default": {}}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[metadata].default: Forbidden: must not be set in top-level metadata"##,
+            ],
+        ),
+        (
+            "list_type_map_rules",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}, "o": {"type": "object"}}}, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k", "o", "z"]}, "b": {"type": "string", "x-kubernetes-list-type": "set"}, "c": {"type": "object", "x-kubernetes-map-type": "weird"}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[a].items.properties[o].type: Invalid value: "object": must be a scalar type if parent array's x-kubernetes-list-type is map"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].x-kubernetes-list-map-keys: Invalid value: ["k","o","z"]: entries must all be names of item properties"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].items.properties[k].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].items.properties[o].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property"##,
+                r##"spec.validation.openAPIV3Schema.properties[b].type: Invalid value: "string": must be array if x-kubernetes-list-type is specified"##,
+                r##"spec.validation.openAPIV3Schema.properties[c].x-kubernetes-map-type: Unsupported value: "weird": supported values: "atomic", "granular""##,
+            ],
+        ),
+        (
+            "validation_rules_static_checks",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"a": {"type": "object", "properties": {"x": {"type": "string"}}, "x-kubernetes-validations": [{"rule": " "}, {"rule": "self.x != ''", "fieldPath": ".y"}, {"rule": "a\nb"}, {"rule": "true", "reason": "Nope"}]}}}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema.properties[a].x-kubernetes-validations[0].rule: Required value: rule is not specified"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].x-kubernetes-validations[1].fieldPath: Invalid value: ".y": must be a valid path"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].x-kubernetes-validations[2].message: Required value: message must be specified if rule contains line breaks"##,
+                r##"spec.validation.openAPIV3Schema.properties[a].x-kubernetes-validations[3].reason: Unsupported value: "Nope": supported values: "FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired""##,
+            ],
+        ),
+        (
+            "status_subresource_restricts_root",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "anyOf": [{"required": ["spec"]}], "properties": {"spec": {"type": "object"}}}}, "subresources": {"status": {}}}]}}"##,
+            &[
+                r##"spec.validation.openAPIV3Schema: Invalid value: {"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":[{"ID":"","Schema":"","Ref":null,"Description":"","Type":"","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":["spec"],"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}],"Not":null,"Properties":{"spec":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}: only [Description Type Format Title Maximum ExclusiveMaximum Minimum ExclusiveMinimum MaxLength MinLength Pattern MaxItems MinItems UniqueItems MultipleOf Required Items Properties ExternalDocs Example XPreserveUnknownFields XValidations] fields are allowed at the root of the schema if the status subresource is enabled"##,
+            ],
+        ),
+        (
+            "scale_paths",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}, "subresources": {"scale": {"specReplicasPath": "spec.replicas", "statusReplicasPath": ".spec.replicas", "labelSelectorPath": ".metadata.labels"}}}]}}"##,
+            &[
+                r##"spec.subresources.scale.specReplicasPath: Invalid value: "spec.replicas": must be a simple json path starting with ."##,
+                r##"spec.subresources.scale.statusReplicasPath: Invalid value: ".spec.replicas": should be a json path under .status"##,
+                r##"spec.subresources.scale.labelSelectorPath: Invalid value: ".metadata.labels": should be a json path under either .spec or .status"##,
+            ],
+        ),
+        (
+            "printer_columns",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}, "additionalPrinterColumns": [{"name": "", "type": "float", "format": "weird", "jsonPath": "spec.x"}, {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]}]}}"##,
+            &[
+                r##"spec.additionalPrinterColumns[0].name: Required value"##,
+                r##"spec.additionalPrinterColumns[0].type: Invalid value: "float": must be one of boolean,date,integer,number,string"##,
+                r##"spec.additionalPrinterColumns[0].format: Invalid value: "weird": must be one of byte,date,date-time,double,float,int32,int64,password"##,
+                r##"spec.additionalPrinterColumns[0].JSONPath: Invalid value: "spec.x": must be a simple json path starting with ."##,
+            ],
+        ),
+        (
+            "selectable_fields",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}, "selectableFields": [{"jsonPath": ".spec.cronSpec"}, {"jsonPath": ".spec.nope"}, {"jsonPath": ".spec.cronSpec"}, {"jsonPath": ".metadata.name"}, {"jsonPath": "spec"}]}]}}"##,
+            &[
+                r##"spec.selectableFields[1].jsonPath: Invalid value: ".spec.nope": is an invalid path: does not refer to a valid field"##,
+                r##"spec.selectableFields[2].jsonPath: Duplicate value: ".spec.cronSpec""##,
+                r##"spec.selectableFields[3].jsonPath: Invalid value: ".metadata.name": is an invalid path: does not refer to a valid field"##,
+                r##"spec.selectableFields[4].jsonPath: Invalid value: "spec": is an invalid path: expected [ or . but got: spec"##,
+            ],
+        ),
+        (
+            "deprecation_warning",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}, "deprecationWarning": "gone soon"}]}}"##,
+            &[
+                r##"spec.versions[0].deprecationWarning: Invalid value: "gone soon": can only be set for deprecated versions"##,
+            ],
+        ),
+    ];
+
+    /// The 422 messages kube-apiserver v1.37.2 returns, where its error order is fixed.
+    const STATUS_MESSAGES: &[(&str, &str)] = &[
+        (
+            "name_must_be_plural_dot_group",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "wrong.stable.example.com" is invalid: metadata.name: Invalid value: "wrong.stable.example.com": must be spec.names.plural+"."+spec.group"##,
+        ),
+        (
+            "generate_name_refused",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "" is invalid: [metadata.generateName: Invalid value: "crontabs-": must be spec.names.plural+"."+spec.group, metadata.name: Required value: name or generateName is required]"##,
+        ),
+        (
+            "name_required",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "" is invalid: metadata.name: Required value: name or generateName is required"##,
+        ),
+        (
+            "group_needs_a_dot",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.example" is invalid: spec.group: Invalid value: "example": should be a domain with at least one dot"##,
+        ),
+        (
+            "group_must_be_dns_subdomain",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.Stable.Example.com" is invalid: [metadata.name: Invalid value: "crontabs.Stable.Example.com": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*'), spec.group: Invalid value: "Stable.Example.com": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')]"##,
+        ),
+        (
+            "scope_required",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.scope: Required value"##,
+        ),
+        (
+            "scope_not_supported",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.scope: Unsupported value: "Global": supported values: "Cluster", "Namespaced""##,
+        ),
+        (
+            "names_must_be_dns_labels",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "CronTabs.stable.example.com" is invalid: [metadata.name: Invalid value: "CronTabs.stable.example.com": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*'), spec.names.plural: Invalid value: "CronTabs": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?'), spec.names.singular: Invalid value: "Crontab": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?'), spec.names.shortNames[0]: Invalid value: "c t": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?'), spec.names.shortNames[1]: Invalid value: "1ct": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?'), spec.names.categories[1]: Invalid value: "Bad": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')]"##,
+        ),
+        (
+            "kind_and_list_kind_differ",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.names.listKind: Invalid value: "CronTab": kind and listKind may not be the same"##,
+        ),
+        (
+            "kind_may_not_have_underscores",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.names.singular: Invalid value: "cron_tab": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?'), spec.names.kind: Invalid value: "Cron_Tab": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?'), spec.names.listKind: Invalid value: "Cron_TabList": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')]"##,
+        ),
+        (
+            "names_required",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.names.singular: Required value, spec.names.kind: Required value, spec.names.listKind: Required value]"##,
+        ),
+        (
+            "versions_empty",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.versions: Invalid value: []: must have exactly one version marked as storage version, status.storedVersions: Invalid value: null: must have at least one stored version]"##,
+        ),
+        (
+            "version_names_unique_and_one_storage",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.versions: Invalid value: [{"Name":"v1","Served":true,"Storage":true,"Deprecated":false,"DeprecationWarning":null,"Schema":null,"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null},{"Name":"v1","Served":true,"Storage":true,"Deprecated":false,"DeprecationWarning":null,"Schema":null,"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null}]: must contain unique version names, spec.versions: Invalid value: [{"Name":"v1","Served":true,"Storage":true,"Deprecated":false,"DeprecationWarning":null,"Schema":null,"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null},{"Name":"v1","Served":true,"Storage":true,"Deprecated":false,"DeprecationWarning":null,"Schema":null,"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null}]: must have exactly one version marked as storage version, status.storedVersions: Invalid value: ["v1"]: must have the storage version v1]"##,
+        ),
+        (
+            "no_storage_version",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.versions: Invalid value: [{"Name":"v1","Served":true,"Storage":false,"Deprecated":false,"DeprecationWarning":null,"Schema":{"OpenAPIV3Schema":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":{"spec":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":{"cronSpec":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"string","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null},"replicas":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"integer","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null},{"Name":"v2","Served":true,"Storage":false,"Deprecated":false,"DeprecationWarning":null,"Schema":{"OpenAPIV3Schema":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"Subresources":null,"AdditionalPrinterColumns":null,"SelectableFields":null}]: must have exactly one version marked as storage version, status.storedVersions: Invalid value: null: must have at least one stored version]"##,
+        ),
+        (
+            "invalid_version_name",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.versions[0].name: Invalid value: "V1": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?'), spec.version: Invalid value: "V1": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')]"##,
+        ),
+        (
+            "schema_required_per_version",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.versions[0].schema.openAPIV3Schema: Required value"##,
+        ),
+        (
+            "per_version_schema_paths",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.versions[1].schema.openAPIV3Schema.properties[a].type: Required value: must not be empty for specified object fields"##,
+        ),
+        (
+            "conversion_strategy_not_supported",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.conversion.strategy: Unsupported value: "Magic": supported values: "None", "Webhook""##,
+        ),
+        (
+            "conversion_none_without_webhook",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.conversion.webhookClientConfig: Forbidden: should not be set when strategy is not set to Webhook, spec.conversion.conversionReviewVersions: Forbidden: should not be set when strategy is not set to Webhook]"##,
+        ),
+        (
+            "preserve_unknown_fields_refused",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.preserveUnknownFields: Invalid value: true: cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead"##,
+        ),
+        (
+            "protected_group_needs_approval",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.foo.k8s.io" is invalid: metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation "api-approved.kubernetes.io", see https://github.com/kubernetes/enhancements/pull/1111"##,
+        ),
+        (
+            "schema_type_required",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"##,
+        ),
+        (
+            "schema_root_must_be_object",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.type: Invalid value: "array": must be object at the root"##,
+        ),
+        (
+            "array_needs_items",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.properties[a].items: Required value: must be specified"##,
+        ),
+        (
+            "additional_properties_at_root",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.additionalProperties: Forbidden: must not be used at the root"##,
+        ),
+        (
+            "additional_properties_with_properties",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.properties[a].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"##,
+        ),
+        (
+            "metadata_only_name_and_generate_name",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified"##,
+        ),
+        (
+            "forbidden_keywords",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.validation.openAPIV3Schema.properties[a].$ref: Forbidden: $ref is not supported, spec.validation.openAPIV3Schema.properties[b].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic, spec.validation.openAPIV3Schema.properties[c].patternProperties: Forbidden: patternProperties is not supported, spec.validation.openAPIV3Schema.properties[d].type: Unsupported value: "null": supported values: "array", "boolean", "integer", "number", "object", "string", spec.validation.openAPIV3Schema.properties[d].type: Forbidden: type cannot be set to null, use nullable as an alternative]"##,
+        ),
+        (
+            "items_must_be_a_schema",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.properties[a].items: Forbidden: items must be a schema object and not an array"##,
+        ),
+        (
+            "invalid_pattern",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.validation.openAPIV3Schema.properties[a].pattern: Invalid value: "([": must be a valid regular expression, but isn't: error parsing regexp: missing closing ]: `[`, spec.validation.openAPIV3Schema.properties[b].pattern: Invalid value: "a{1001}": must be a valid regular expression, but isn't: error parsing regexp: invalid repeat count: `{1001}`, spec.validation.openAPIV3Schema.properties[c].pattern: Invalid value: "(?=x)": must be a valid regular expression, but isn't: error parsing regexp: invalid or unsupported Perl syntax: `(?=`]"##,
+        ),
+        (
+            "preserve_unknown_fields_false",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.properties[a].x-kubernetes-preserve-unknown-fields: Invalid value: false: must be true or undefined"##,
+        ),
+        (
+            "int_or_string_patterns",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.properties[b].x-kubernetes-preserve-unknown-fields: Invalid value: true: must be false if x-kubernetes-int-or-string is true"##,
+        ),
+        (
+            "value_validations_must_be_structural",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.validation.openAPIV3Schema.anyOf[0].properties[c].type: Forbidden: must be empty to be structural, spec.validation.openAPIV3Schema.properties[a].allOf[0].default: Forbidden: must be undefined to be structural, spec.validation.openAPIV3Schema.properties[a].allOf[0].description: Forbidden: must be empty to be structural, spec.validation.openAPIV3Schema.properties[a].allOf[0].type: Forbidden: must be empty to be structural, spec.validation.openAPIV3Schema.properties[c]: Required value: because it is defined in spec.validation.openAPIV3Schema.anyOf[0].properties[c]]"##,
+        ),
+        (
+            "embedded_resource_rules",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.validation.openAPIV3Schema.properties[a].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields, spec.validation.openAPIV3Schema.properties[a].type: Invalid value: "string": must be object if x-kubernetes-embedded-resource is true, spec.validation.openAPIV3Schema.properties[b].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields]"##,
+        ),
+        (
+            "defaults_must_validate_and_be_pruned",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.validation.openAPIV3Schema.properties[a].default: Invalid value: "string":  in body must be of type integer: "string", spec.validation.openAPIV3Schema.properties[b].default: Invalid value: {"c":1,"d":2}: must not have unknown fields, spec.validation.openAPIV3Schema.properties[e].default: Too long: may not be more than 2 bytes]"##,
+        ),
+        (
+            "defaults_forbidden_in_metadata",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema.properties[metadata].default: Forbidden: must not be set in top-level metadata"##,
+        ),
+        (
+            "validation_rules_static_checks",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.validation.openAPIV3Schema.properties[a].x-kubernetes-validations[0].rule: Required value: rule is not specified, spec.validation.openAPIV3Schema.properties[a].x-kubernetes-validations[1].fieldPath: Invalid value: ".y": must be a valid path, spec.validation.openAPIV3Schema.properties[a].x-kubernetes-validations[2].message: Required value: message must be specified if rule contains line breaks, spec.validation.openAPIV3Schema.properties[a].x-kubernetes-validations[3].reason: Unsupported value: "Nope": supported values: "FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired"]"##,
+        ),
+        (
+            "status_subresource_restricts_root",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.validation.openAPIV3Schema: Invalid value: {"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":[{"ID":"","Schema":"","Ref":null,"Description":"","Type":"","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":["spec"],"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}],"Not":null,"Properties":{"spec":{"ID":"","Schema":"","Ref":null,"Description":"","Type":"object","Nullable":false,"Format":"","Title":"","Default":null,"Maximum":null,"ExclusiveMaximum":false,"Minimum":null,"ExclusiveMinimum":false,"MaxLength":null,"MinLength":null,"Pattern":"","MaxItems":null,"MinItems":null,"UniqueItems":false,"MultipleOf":null,"Enum":null,"MaxProperties":null,"MinProperties":null,"Required":null,"Items":null,"AllOf":null,"OneOf":null,"AnyOf":null,"Not":null,"Properties":null,"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}},"AdditionalProperties":null,"PatternProperties":null,"Dependencies":null,"AdditionalItems":null,"Definitions":null,"ExternalDocs":null,"Example":null,"XPreserveUnknownFields":null,"XEmbeddedResource":false,"XIntOrString":false,"XListMapKeys":null,"XListType":null,"XMapType":null,"XValidations":null}: only [Description Type Format Title Maximum ExclusiveMaximum Minimum ExclusiveMinimum MaxLength MinLength Pattern MaxItems MinItems UniqueItems MultipleOf Required Items Properties ExternalDocs Example XPreserveUnknownFields XValidations] fields are allowed at the root of the schema if the status subresource is enabled"##,
+        ),
+        (
+            "scale_paths",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.subresources.scale.specReplicasPath: Invalid value: "spec.replicas": must be a simple json path starting with ., spec.subresources.scale.statusReplicasPath: Invalid value: ".spec.replicas": should be a json path under .status, spec.subresources.scale.labelSelectorPath: Invalid value: ".metadata.labels": should be a json path under either .spec or .status]"##,
+        ),
+        (
+            "printer_columns",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.additionalPrinterColumns[0].name: Required value, spec.additionalPrinterColumns[0].type: Invalid value: "float": must be one of boolean,date,integer,number,string, spec.additionalPrinterColumns[0].format: Invalid value: "weird": must be one of byte,date,date-time,double,float,int32,int64,password, spec.additionalPrinterColumns[0].JSONPath: Invalid value: "spec.x": must be a simple json path starting with .]"##,
+        ),
+        (
+            "selectable_fields",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: [spec.selectableFields[1].jsonPath: Invalid value: ".spec.nope": is an invalid path: does not refer to a valid field, spec.selectableFields[2].jsonPath: Duplicate value: ".spec.cronSpec", spec.selectableFields[3].jsonPath: Invalid value: ".metadata.name": is an invalid path: does not refer to a valid field, spec.selectableFields[4].jsonPath: Invalid value: "spec": is an invalid path: expected [ or . but got: spec]"##,
+        ),
+        (
+            "deprecation_warning",
+            r##"CustomResourceDefinition.apiextensions.k8s.io "crontabs.stable.example.com" is invalid: spec.versions[0].deprecationWarning: Invalid value: "gone soon": can only be set for deprecated versions"##,
+        ),
+    ];
+
+    /// `(name, new, old, errors)` for updates, as kube-apiserver v1.37.2 validates them.
+    const UPDATE_CASES: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "unchanged",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            &[],
+        ),
+        (
+            "resource_version_required",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            &[r##"metadata.resourceVersion: Invalid value: "": must be specified for an update"##],
+        ),
+        (
+            "immutable_once_established",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Cluster", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronJob", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            &[
+                r##"spec.scope: Invalid value: "Cluster": field is immutable"##,
+                r##"spec.names.kind: Invalid value: "CronJob": field is immutable"##,
+            ],
+        ),
+        (
+            "scope_mutable_before_established",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Cluster", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": []}}"##,
+            &[],
+        ),
+        (
+            "group_and_plural_immutable",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "other.example.com", "scope": "Namespaced", "names": {"plural": "crontabz", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            &[
+                r##"spec.group: Invalid value: "other.example.com": field is immutable"##,
+                r##"spec.names.plural: Invalid value: "crontabz": field is immutable"##,
+            ],
+        ),
+        (
+            "stored_version_must_stay",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v2", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            &[
+                r##"status.storedVersions[0]: Invalid value: "v1": missing from spec.versions; v1 was previously a storage version, and must remain in spec.versions until a storage migration ensures no data remains persisted in v1 and removes v1 from status.storedVersions"##,
+            ],
+        ),
+        (
+            "new_storage_version_is_fine",
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}, {"name": "v2", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            r##"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "crontabs.stable.example.com", "resourceVersion": "5"}, "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]}, "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"cronSpec": {"type": "string"}, "replicas": {"type": "integer"}}}}}}}]}, "status": {"storedVersions": ["v1"], "acceptedNames": {"plural": "crontabs", "kind": "CronTab"}, "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}"##,
+            &[],
+        ),
+    ];
+
+    #[test]
+    fn create_matches_kube_apiserver() {
+        for (name, crd, want) in CREATE_CASES {
+            let mut crd = parse(crd);
+            defaults(&mut crd);
+            assert_eq!(texts(&validate(&crd)), *want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn status_messages_match_kube_apiserver() {
+        for (name, want) in STATUS_MESSAGES {
+            let (_, crd, _) = CREATE_CASES.iter().find(|c| c.0 == *name).expect("case exists");
+            let mut crd = parse(crd);
+            defaults(&mut crd);
+            let errs = validate(&crd);
+            let crd_name = crd["metadata"]["name"].as_str().unwrap_or("");
+            let status = schema::to_status(GROUP, KIND, crd_name, &errs);
+            assert_eq!(status["message"], *want, "case {name}");
+            assert_eq!(status["code"], 422);
+            assert_eq!(status["details"]["causes"].as_array().map(Vec::len), Some(errs.len()));
+        }
+    }
+
+    #[test]
+    fn updates_match_kube_apiserver() {
+        for (name, new, old, want) in UPDATE_CASES {
+            let (mut new, mut old) = (parse(new), parse(old));
+            defaults(&mut new);
+            defaults(&mut old);
+            assert_eq!(texts(&validate_update(&new, &old)), *want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn conversion_webhooks_are_refused_with_a_clear_message() {
+        let mut crd = crontab();
+        crd["spec"]["conversion"] = json!({"strategy": "Webhook",
+            "webhook": {"clientConfig": {"url": "https://convert.example.com"}, "conversionReviewVersions": ["v1"]}});
+        defaults(&mut crd);
+        assert_eq!(
+            texts(&validate(&crd)),
+            [
+                r#"spec.conversion.strategy: Invalid value: "Webhook": vcproxy does not support conversion webhooks; use strategy None"#
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_fill_singular_list_kind_and_conversion() {
+        let mut crd = crontab();
+        defaults(&mut crd);
+        assert_eq!(
+            crd["spec"]["names"],
+            json!({"plural": "crontabs", "kind": "CronTab", "shortNames": ["ct"], "singular": "crontab", "listKind": "CronTabList"})
+        );
+        assert_eq!(crd["spec"]["conversion"], json!({"strategy": "None"}));
+        let mut explicit = crontab();
+        explicit["spec"]["names"]["singular"] = json!("tab");
+        explicit["spec"]["names"]["listKind"] = json!("Tabs");
+        explicit["spec"]["conversion"] = json!({"strategy": "Webhook"});
+        defaults(&mut explicit);
+        assert_eq!(explicit["spec"]["names"]["singular"], "tab");
+        assert_eq!(explicit["spec"]["names"]["listKind"], "Tabs");
+        assert_eq!(explicit["spec"]["conversion"], json!({"strategy": "Webhook"}));
+        let mut junk = json!({"spec": "nope"});
+        defaults(&mut junk);
+        assert_eq!(junk, json!({"spec": "nope"}));
+    }
+
+    #[test]
+    fn version_helpers() {
+        let crd = crontab();
+        assert_eq!(storage_version(&crd), Some("v2"));
+        assert_eq!(schema_for_version(&crd, "v1"), Some(&json!({"type": "object"})));
+        assert_eq!(schema_for_version(&crd, "v3"), None);
+        assert_eq!(printer_columns(&crd, "v2").len(), 1);
+        assert!(printer_columns(&crd, "v1").is_empty());
+        assert_eq!(versions(&json!({})).len(), 0);
+    }
+
+    #[test]
+    fn accepted_status_names_and_establishes() {
+        let mut crd = crontab();
+        defaults(&mut crd);
+        let status = accepted_status(&crd, "2024-05-01T10:00:00Z");
+        assert_eq!(
+            status,
+            json!({
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "lastTransitionTime": "2024-05-01T10:00:00Z",
+                     "reason": "NoConflicts", "message": "no conflicts found"},
+                    {"type": "Established", "status": "True", "lastTransitionTime": "2024-05-01T10:00:00Z",
+                     "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"},
+                ],
+                "acceptedNames": crd["spec"]["names"],
+                "storedVersions": ["v2"],
+            })
+        );
+        // An update keeps transition times of unchanged conditions and old stored versions.
+        crd["status"] = json!({
+            "conditions": [
+                {"type": "Established", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"},
+                {"type": "NamesAccepted", "status": "False", "lastTransitionTime": "2024-01-01T00:00:00Z", "reason": "PluralConflict", "message": "\"crontabs\" is already in use"},
+                {"type": "Terminating", "status": "False", "lastTransitionTime": "2024-01-01T00:00:00Z", "reason": "x", "message": "y"},
+            ],
+            "storedVersions": ["v1"],
+        });
+        let status = accepted_status(&crd, "2024-05-01T10:00:00Z");
+        assert_eq!(status["storedVersions"], json!(["v1", "v2"]));
+        assert_eq!(status["conditions"][0]["lastTransitionTime"], "2024-01-01T00:00:00Z");
+        assert_eq!(status["conditions"][1]["lastTransitionTime"], "2024-05-01T10:00:00Z");
+        assert_eq!(status["conditions"][1]["reason"], "NoConflicts");
+        assert_eq!(status["conditions"][2]["type"], "Terminating");
+    }
+
+    #[test]
+    fn name_conflicts_within_a_group() {
+        let existing = crontab();
+        let other = |names: Value| {
+            let mut c = crontab();
+            c["metadata"]["name"] = json!("others.stable.example.com");
+            c["spec"]["names"] = names;
+            c
+        };
+        let conflict = |c: &Value| name_conflict(&existing, c).map(|c| (c.reason, c.message));
+        assert_eq!(
+            conflict(&other(
+                json!({"plural": "others", "singular": "other", "kind": "Other", "listKind": "OtherList"})
+            )),
+            None
+        );
+        assert_eq!(
+            conflict(&other(
+                json!({"plural": "crontabs", "singular": "other", "kind": "Other", "listKind": "OtherList"})
+            )),
+            Some(("PluralConflict", r#""crontabs" is already in use"#.to_string()))
+        );
+        assert_eq!(
+            conflict(&other(json!({"plural": "others", "singular": "ct", "kind": "Other", "listKind": "OtherList"}))),
+            Some(("SingularConflict", r#""ct" is already in use"#.to_string()))
+        );
+        assert_eq!(
+            conflict(&other(
+                json!({"plural": "others", "singular": "other", "shortNames": ["ct", "crontabs", "o"], "kind": "Other", "listKind": "OtherList"})
+            )),
+            Some(("ShortNamesConflict", r#"["ct" is already in use, "crontabs" is already in use]"#.to_string()))
+        );
+        // The last conflicting name wins, as in kube's naming controller.
+        assert_eq!(
+            conflict(&other(
+                json!({"plural": "crontabs", "singular": "other", "kind": "CronTab", "listKind": "OtherList"})
+            )),
+            Some(("KindConflict", r#""CronTab" is already in use"#.to_string()))
+        );
+        assert_eq!(
+            names_conflict(
+                &existing,
+                &other(json!({"plural": "others", "singular": "other", "kind": "Other", "listKind": "CronTab"}))
+            ),
+            Some(r#""CronTab" is already in use"#.to_string())
+        );
+        // Another group, the same CRD, or names the candidate already holds never conflict.
+        let mut elsewhere = other(json!({"plural": "crontabs", "kind": "CronTab"}));
+        elsewhere["spec"]["group"] = json!("other.example.com");
+        assert_eq!(names_conflict(&existing, &elsewhere), None);
+        assert_eq!(names_conflict(&existing, &crontab()), None);
+        let mut holder =
+            other(json!({"plural": "crontabs", "singular": "other", "kind": "Other", "listKind": "OtherList"}));
+        holder["status"]["acceptedNames"] = holder["spec"]["names"].clone();
+        assert_eq!(names_conflict(&existing, &holder), None);
+        // The existing CRD's accepted names count, not what it asks for next.
+        let mut renamed = crontab();
+        renamed["spec"]["names"]["plural"] = json!("tabs");
+        renamed["status"] = json!({"acceptedNames": {"plural": "crontabs", "kind": "CronTab"}});
+        let candidate = other(json!({"plural": "tabs", "singular": "x", "kind": "X", "listKind": "XList"}));
+        assert_eq!(names_conflict(&renamed, &candidate), None);
+    }
+}

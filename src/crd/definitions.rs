@@ -69,10 +69,16 @@ pub fn admit(p: &Proxy, tenant: &str, obj: &mut Value, existing: Option<&Value>)
             )));
         }
     }
-    let mut errors = definition::validate(obj);
-    if let Some(old) = existing {
-        errors.extend(definition::validate_update(obj, old));
-    }
+    let errors = match existing {
+        // Updates are checked as kube-apiserver checks them (which needs the
+        // resourceVersion the write is based on).
+        Some(old) => {
+            let mut probe = obj.clone();
+            probe["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+            definition::validate_update(&probe, old)
+        }
+        None => definition::validate(obj),
+    };
     if !errors.is_empty() {
         return Err(invalid(&name, &errors));
     }

@@ -103,7 +103,9 @@ pub async fn handle(
             let content_type =
                 req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
             let bytes = body::collect_limited(req.into_body(), MAX_OBJECT_BYTES * 2).await?;
-            let updated = write(p, &t, sub, None, |current| apply_patch(current, &content_type, &bytes)).await?;
+            let strategic_ok = definitions::is_definitions(&crd);
+            let updated =
+                write(p, &t, sub, None, |current| apply_patch(current, &content_type, &bytes, strategic_ok)).await?;
             if sub == Some("scale") {
                 return json_response(StatusCode::OK, &to_scale(&t, &updated));
             }
@@ -724,7 +726,10 @@ fn merge_update(t: &Target<'_>, subresource: Option<&str>, current: &Value, next
     Ok(())
 }
 
-fn apply_patch(current: &Value, content_type: &str, bytes: &[u8]) -> Result<Value, ApiError> {
+/// Applies a patch. `strategic_ok`: the CRD type itself, whose strategic merge
+/// patches (what `kubectl apply` sends for CRDs) have no merge-keyed lists, so
+/// they are merge patches once directives are dropped.
+fn apply_patch(current: &Value, content_type: &str, bytes: &[u8], strategic_ok: bool) -> Result<Value, ApiError> {
     let mut doc = current.clone();
     let ct = content_type.split(';').next().unwrap_or("").trim();
     match ct {
@@ -744,6 +749,12 @@ fn apply_patch(current: &Value, content_type: &str, bytes: &[u8]) -> Result<Valu
             let patch: Value = serde_yaml::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid apply patch: {e}")))?;
             json_patch::merge(&mut doc, &patch);
         }
+        "application/strategic-merge-patch+json" if strategic_ok => {
+            let mut patch: Value =
+                serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid patch: {e}")))?;
+            drop_directives(&mut patch);
+            json_patch::merge(&mut doc, &patch);
+        }
         "application/strategic-merge-patch+json" => {
             return Err(ApiError::new_unsupported(
                 "strategic merge patch is not supported for custom resources; use a merge patch (--type=merge) or a JSON patch",
@@ -752,6 +763,18 @@ fn apply_patch(current: &Value, content_type: &str, bytes: &[u8]) -> Result<Valu
         other => return Err(ApiError::new_unsupported(format!("unsupported patch content type {other:?}"))),
     }
     Ok(doc)
+}
+
+/// Removes strategic-merge-patch directives (`$patch`, `$setElementOrder/…`, …).
+fn drop_directives(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| !k.starts_with('$'));
+            m.values_mut().for_each(drop_directives);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_directives),
+        _ => {}
+    }
 }
 
 async fn delete(p: &Proxy, t: &Target<'_>, name: &str, precondition: Option<i64>) -> Result<Value, ApiError> {

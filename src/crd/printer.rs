@@ -383,8 +383,9 @@ impl Parser {
             match r {
                 ' ' | '@' | '$' => {}
                 '[' => {
-                    let a = self.array(depth)?;
-                    self.push(&mut nodes, a)?;
+                    for a in self.array(depth)? {
+                        self.push(&mut nodes, a)?;
+                    }
                 }
                 '"' | '\'' => {
                     let t = self.quote(r)?;
@@ -480,7 +481,9 @@ impl Parser {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Node, String> {
+    /// `[…]`: a union, a `'dict key'` (parsed as `.key`, so dots split it, as
+    /// client-go does) or an index/slice.
+    fn array(&mut self, depth: usize) -> Result<Vec<Node>, String> {
         let start = self.pos;
         loop {
             match self.peek() {
@@ -501,11 +504,15 @@ impl Parser {
                 union.push(sub.action(depth + 1)?);
                 self.budget = sub.budget;
             }
-            return Ok(Node::Union(union));
+            return Ok(vec![Node::Union(union)]);
         }
         if text.len() >= 2 && text.starts_with('\'') && text.ends_with('\'') && !text[1..text.len() - 1].contains('\'')
         {
-            return Ok(Node::Field(text[1..text.len() - 1].to_string()));
+            let mut sub =
+                Parser { c: format!(".{}", &text[1..text.len() - 1]).chars().collect(), pos: 0, budget: self.budget };
+            let nodes = sub.action(depth + 1)?;
+            self.budget = sub.budget;
+            return Ok(nodes);
         }
         // ^(-?[\d]*)(:-?[\d]*)?(:-?[\d]*)?$
         let parts: Vec<&str> = text.split(':').collect();
@@ -532,7 +539,7 @@ impl Parser {
             ((0, false), false)
         };
         let step = if parts.len() == 3 { parse(parts[2])? } else { (0, false) };
-        Ok(Node::Array { start: start_p, end, step, end_derived })
+        Ok(vec![Node::Array { start: start_p, end, step, end_derived }])
     }
 
     fn filter(&mut self, depth: usize) -> Result<Node, String> {
@@ -798,5 +805,199 @@ fn compare(l: &Value, op: &str, r: &Value) -> Result<bool, String> {
         ">" => Ok(!(less()? || eq)),
         ">=" => Ok(!less()?),
         other => Err(format!("unrecognized filter operator {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected cells and durations were produced by kube-apiserver v1.37.2's table
+    //! convertor and apimachinery's `HumanDuration` on the same inputs.
+
+    use super::*;
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).expect("test JSON parses")
+    }
+
+    const NOW: &str = "2026-11-25T22:15:54Z";
+    const COLUMNS: &str = r##"[{"name": "Spec", "type": "string", "jsonPath": ".spec.cronSpec", "description": "the schedule"}, {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas", "priority": 1}, {"name": "Ratio", "type": "integer", "jsonPath": ".spec.ratio", "format": "int32"}, {"name": "Ratio2", "type": "number", "jsonPath": ".spec.ratio"}, {"name": "Paused", "type": "boolean", "jsonPath": ".spec.paused"}, {"name": "ReplicasText", "type": "string", "jsonPath": ".spec.replicas"}, {"name": "Big", "type": "string", "jsonPath": ".spec.big"}, {"name": "Tags", "type": "string", "jsonPath": ".spec.tags"}, {"name": "Selector", "type": "string", "jsonPath": ".spec.selector"}, {"name": "Image", "type": "string", "jsonPath": ".spec.image"}, {"name": "Missing", "type": "string", "jsonPath": ".spec.missing"}, {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}, {"name": "Synced", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Synced')].status"}, {"name": "Later", "type": "string", "jsonPath": ".status.conditions[?(@.order>1)].type"}, {"name": "First", "type": "string", "jsonPath": ".status.conditions[0].type"}, {"name": "Last", "type": "string", "jsonPath": ".status.conditions[-1].type"}, {"name": "All", "type": "string", "jsonPath": ".status.conditions[*].type"}, {"name": "App", "type": "string", "jsonPath": ".metadata.labels.app\\.kubernetes\\.io/name"}, {"name": "Tier", "type": "string", "jsonPath": ".metadata.labels['tier']"}, {"name": "Slice", "type": "string", "jsonPath": ".spec.tags[1:2]"}, {"name": "OutOfRange", "type": "string", "jsonPath": ".spec.tags[5]"}, {"name": "LastRun", "type": "date", "jsonPath": ".status.lastRun"}, {"name": "NextRun", "type": "date", "jsonPath": ".status.nextRun"}, {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}, {"name": "Recursive", "type": "string", "jsonPath": "..type"}, {"name": "HasStatus", "type": "string", "jsonPath": ".status.conditions[?(@.status)].type"}, {"name": "Union", "type": "string", "jsonPath": ".spec.tags[0,1]"}]"##;
+    const OBJECTS: &str = r##"[{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "a", "namespace": "ns", "creationTimestamp": "2026-11-25T19:15:54Z", "labels": {"app.kubernetes.io/name": "web", "tier": "front"}}, "spec": {"cronSpec": "* * * * */5", "replicas": 3, "ratio": 1.5, "big": 1e+21, "paused": true, "tags": ["x", "y"], "selector": {"b": 1, "a": "<&>"}, "image": null}, "status": {"conditions": [{"type": "Ready", "status": "True", "order": 1}, {"type": "Synced", "status": "False", "order": 2}], "lastRun": "2026-11-15T22:15:54Z", "nextRun": "soon"}}, {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "b", "creationTimestamp": "2025-10-21T22:15:54Z"}, "spec": {"replicas": "three"}, "status": {"conditions": [{"type": 5}]}}, {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "c"}}]"##;
+    /// The cells kube-apiserver v1.37.2's table convertor produces for OBJECTS.
+    const CELLS: &[&str] = &[
+        r##"["a", "* * * * */5", 3, 1, 1.5, true, "3", "1e+21", "[\"x\",\"y\"]", "{\"a\":\"\\u003c\\u0026\\u003e\",\"b\":1}", "<no value>", null, "True", "False", "Synced", "Ready", "Synced", "Ready", "web", "front", "y", null, "10d", "<invalid>", "3h", "Ready", "Ready", "x"]"##,
+        r##"["b", null, null, null, null, null, "three", null, null, null, null, null, null, null, null, "5", "5", "5", null, null, null, null, null, null, "400d", "5", null, null]"##,
+        r##"["c", null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null]"##,
+    ];
+    const DEFAULT_CELLS: &[&str] = &[r##"["a", "3h"]"##, r##"["b", "400d"]"##, r##"["c", null]"##];
+    /// apimachinery `duration.HumanDuration` (nanoseconds → text).
+    const HUMAN_DURATIONS: &[(i128, &str)] = &[
+        (-5000000000, "<invalid>"),
+        (-1500000000, "0s"),
+        (0, "0s"),
+        (59000000000, "59s"),
+        (119000000000, "119s"),
+        (120000000000, "2m"),
+        (599000000000, "9m59s"),
+        (600000000000, "10m"),
+        (10740000000000, "179m"),
+        (10800000000000, "3h"),
+        (28740000000000, "7h59m"),
+        (28800000000000, "8h"),
+        (169200000000000, "47h"),
+        (172800000000000, "2d"),
+        (687600000000000, "7d23h"),
+        (691200000000000, "8d"),
+        (62985600000000000, "729d"),
+        (63072000000000000, "2y"),
+        (63158400000000000, "2y1d"),
+        (252288000000000000, "8y"),
+        (630720000000000000, "20y"),
+    ];
+
+    #[test]
+    fn cells_match_kube_apiserver() {
+        let (columns, objects) = (parse(COLUMNS), parse(OBJECTS));
+        let columns = columns.as_array().expect("array");
+        let objects = objects.as_array().expect("array");
+        let t = table(columns, objects, IncludeObject::None, NOW);
+        let rows = t["rows"].as_array().expect("rows");
+        assert_eq!(rows.len(), CELLS.len());
+        for (row, want) in rows.iter().zip(CELLS) {
+            assert_eq!(row["cells"], parse(want));
+            assert_eq!(row["object"], Value::Null);
+        }
+        let defs = t["columnDefinitions"].as_array().expect("definitions");
+        assert_eq!(defs.len(), columns.len() + 1);
+        assert_eq!(
+            defs[0],
+            json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0})
+        );
+        assert_eq!(
+            defs[1],
+            json!({"name": "Spec", "type": "string", "format": "", "description": "the schedule", "priority": 0})
+        );
+        assert_eq!(
+            defs[2],
+            json!({"name": "Replicas", "type": "integer", "format": "",
+                   "description": "Custom resource definition column (in JSONPath format): .spec.replicas", "priority": 1})
+        );
+        assert_eq!(defs[3]["format"], "int32");
+        assert_eq!((t["kind"].as_str(), t["apiVersion"].as_str()), (Some("Table"), Some("meta.k8s.io/v1")));
+    }
+
+    #[test]
+    fn default_age_column_when_the_crd_has_none() {
+        let objects = parse(OBJECTS);
+        let t = table(&[], objects.as_array().expect("array"), IncludeObject::Metadata, NOW);
+        assert_eq!(
+            t["columnDefinitions"][1],
+            json!({"name": "Age", "type": "date", "format": "", "description": CREATION_TIMESTAMP_DESCRIPTION, "priority": 0})
+        );
+        for (row, want) in t["rows"].as_array().expect("rows").iter().zip(DEFAULT_CELLS) {
+            assert_eq!(row["cells"], parse(want));
+        }
+    }
+
+    #[test]
+    fn row_objects_follow_include_object() {
+        let obj = json!({"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x", "uid": "u"}, "spec": {"a": 1}});
+        let objects = [obj.clone()];
+        let row = |inc| table(&[], &objects, inc, NOW)["rows"][0]["object"].clone();
+        assert_eq!(
+            row(IncludeObject::Metadata),
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "x", "uid": "u"}})
+        );
+        assert_eq!(row(IncludeObject::Object), obj);
+        assert_eq!(row(IncludeObject::None), Value::Null);
+        assert_eq!(IncludeObject::from_query(None), Ok(IncludeObject::Metadata));
+        assert_eq!(IncludeObject::from_query(Some("")), Ok(IncludeObject::Metadata));
+        assert_eq!(IncludeObject::from_query(Some("Object")), Ok(IncludeObject::Object));
+        assert_eq!(IncludeObject::from_query(Some("None")), Ok(IncludeObject::None));
+        assert!(IncludeObject::from_query(Some("All")).is_err());
+    }
+
+    #[test]
+    fn an_unparsable_column_ends_the_columns_like_kube() {
+        let columns = [
+            json!({"name": "A", "type": "string", "jsonPath": ".spec.a"}),
+            json!({"name": "Bad", "type": "string", "jsonPath": ".spec[?(@.x"}),
+            json!({"name": "After", "type": "string", "jsonPath": ".spec.a"}),
+        ];
+        let t = table(&columns, &[json!({"metadata": {"name": "x"}, "spec": {"a": "v"}})], IncludeObject::None, NOW);
+        assert_eq!(t["columnDefinitions"].as_array().map(Vec::len), Some(2));
+        assert_eq!(t["rows"][0]["cells"], json!(["x", "v"]));
+    }
+
+    #[test]
+    fn human_durations_match_apimachinery() {
+        for (nanos, want) in HUMAN_DURATIONS {
+            assert_eq!(human_duration(*nanos), *want, "{nanos}ns");
+        }
+    }
+
+    #[test]
+    fn rfc3339_parsing() {
+        let z = parse_rfc3339("2024-01-02T03:04:05Z").expect("valid");
+        assert_eq!(parse_rfc3339("2024-01-02T04:04:05+01:00"), Some(z));
+        assert_eq!(parse_rfc3339("2024-01-02T03:04:05.5Z"), Some(z + 500_000_000));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        for bad in ["2024-01-02 03:04:05Z", "2024-02-30T00:00:00Z", "2024-01-02T03:04:05", "yesterday", ""] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(human_age("", Some(z)), "<unknown>");
+        assert_eq!(human_age("soon", Some(z)), "<invalid>");
+        assert_eq!(human_age("2024-01-02T03:04:05Z", Some(z + 90 * 1_000_000_000)), "90s");
+    }
+
+    #[test]
+    fn json_path_subset() {
+        let data = json!({"spec": {"a.b": 1, "list": [10, 20, 30], "m": {"x": {"y": "deep"}}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "Synced", "status": "False"}]}});
+        let find = |p: &str| -> Vec<Value> {
+            JsonPath::parse(p).expect(p).find(&data).expect(p).into_iter().map(|v| v.into_owned()).collect()
+        };
+        assert_eq!(find(".spec.a\\.b"), [json!(1)]);
+        assert_eq!(find(".spec['a.b']"), Vec::<Value>::new()); // client-go splits the key at dots
+        assert_eq!(find(".spec.m['x'].y"), [json!("deep")]);
+        assert_eq!(find(".spec.list[1]"), [json!(20)]);
+        assert_eq!(find(".spec.list[-1]"), [json!(30)]);
+        assert_eq!(find(".spec.list[0:2]"), [json!(10), json!(20)]);
+        assert_eq!(find(".spec.list[::2]"), [json!(10), json!(30)]);
+        assert_eq!(find(".spec.list[*]"), [json!(10), json!(20), json!(30)]);
+        assert_eq!(find(".status.conditions[?(@.type==\"Ready\")].status"), [json!("True")]);
+        assert_eq!(find(".status.conditions[?(@.status!='True')].type"), [json!("Synced")]);
+        assert_eq!(find("..y"), [json!("deep")]);
+        assert_eq!(find(".missing.field"), Vec::<Value>::new());
+        assert!(JsonPath::parse(".spec.list[9]").expect("parses").find(&data).is_err());
+        for bad in [".spec[", ".spec[?(@.a", ".spec[x]", "{.spec}", ".a....b"] {
+            assert!(JsonPath::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hostile_json_paths_and_data_are_bounded() {
+        // A long path parses (node budget) or is refused, never recursing without bound.
+        let long = ".a".repeat(5000);
+        assert!(JsonPath::parse(&long).is_err());
+        let nested = format!("{}x{}", "[?(@".repeat(50), ")]".repeat(50));
+        assert!(JsonPath::parse(&nested).is_err());
+        // Recursive descent over deep data stops; build and drop it without recursion.
+        let mut v = json!("leaf");
+        for _ in 0..20_000 {
+            let mut m = serde_json::Map::new();
+            m.insert("k".into(), v);
+            v = Value::Object(m);
+        }
+        let obj = json!({"metadata": {"name": "x"}});
+        let mut obj = obj;
+        obj["spec"] = v;
+        let columns = [
+            json!({"name": "K", "type": "string", "jsonPath": "..k"}),
+            json!({"name": "S", "type": "string", "jsonPath": ".spec"}),
+        ];
+        let cells = table(&columns, std::slice::from_ref(&obj), IncludeObject::None, NOW)["rows"][0]["cells"].clone();
+        std::thread::Builder::new().stack_size(256 << 20).spawn(move || drop(obj)).unwrap().join().unwrap();
+        let s = cells[2].as_str().unwrap_or_default().to_string();
+        assert!(s.starts_with(r#"{"k":{"k":"#) && s.len() < 10_000, "{s}");
     }
 }

@@ -23,7 +23,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use regex::{Regex, RegexBuilder};
 use serde_json::{json, Map, Value};
@@ -540,16 +540,45 @@ pub fn dns1035_label_errors(v: &str) -> Vec<String> {
 // Go regular expressions
 // ---------------------------------------------------------------------------
 
-/// Compile a schema `pattern` (Go RE2 syntax) with Go semantics; cached.
+/// FNV-1a, for the pattern cache (short keys, looked up for every validated string).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Patterns longer than this are compiled on every use instead of being cached.
+const CACHED_PATTERN_MAX_LEN: usize = 1024;
+/// How many compiled patterns are kept (the cache is emptied when it is full).
+const PATTERN_CACHE_ENTRIES: usize = 512;
+
+/// Compile a schema `pattern` (Go RE2 syntax) with Go semantics.
+///
+/// Compiled programs are capped at 2 MiB (beyond: `expression too large`, as Go
+/// refuses very large expressions) and the lazy DFA at 1 MiB per pattern; short
+/// patterns are cached (bounded), so memory stays bounded whatever tenants send.
 pub fn compile_pattern(pattern: &str) -> Result<Arc<Regex>, String> {
-    type Cache = Mutex<HashMap<String, Result<Arc<Regex>, String>>>;
+    type Cache = RwLock<HashMap<String, Result<Arc<Regex>, String>, std::hash::BuildHasherDefault<Fnv>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(r) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(pattern) {
-        return r.clone();
+    let cache = CACHE.get_or_init(|| RwLock::new(HashMap::default()));
+    let cacheable = pattern.len() <= CACHED_PATTERN_MAX_LEN;
+    if cacheable {
+        if let Some(r) = cache.read().unwrap_or_else(|e| e.into_inner()).get(pattern) {
+            return r.clone();
+        }
     }
     let compiled = translate_go_regex(pattern).and_then(|t| {
-        RegexBuilder::new(&t).size_limit(8 << 20).dfa_size_limit(8 << 20).build().map(Arc::new).map_err(|e| {
+        RegexBuilder::new(&t).size_limit(2 << 20).dfa_size_limit(1 << 20).build().map(Arc::new).map_err(|e| {
             let detail = match &e {
                 regex::Error::CompiledTooBig(_) => "expression too large".to_string(),
                 other => {
@@ -562,11 +591,13 @@ pub fn compile_pattern(pattern: &str) -> Result<Arc<Regex>, String> {
             format!("error parsing regexp: {detail}: `{pattern}`")
         })
     });
-    let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if guard.len() >= 4096 {
-        guard.clear();
+    if cacheable {
+        let mut guard = cache.write().unwrap_or_else(|e| e.into_inner());
+        if guard.len() >= PATTERN_CACHE_ENTRIES {
+            guard.clear();
+        }
+        guard.insert(pattern.to_string(), compiled.clone());
     }
-    guard.insert(pattern.to_string(), compiled.clone());
     compiled
 }
 
@@ -1224,12 +1255,6 @@ fn s_flag(s: &Obj, k: &str) -> bool {
 fn s_has(s: &Obj, k: &str) -> bool {
     s.get(k).is_some_and(|v| !v.is_null())
 }
-fn s_f64(s: &Obj, k: &str) -> Option<f64> {
-    s.get(k).and_then(Value::as_f64)
-}
-fn s_i64(s: &Obj, k: &str) -> Option<i64> {
-    s.get(k).and_then(Value::as_i64)
-}
 fn s_arr<'a>(s: &'a Obj, k: &str) -> &'a [Value] {
     s.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
@@ -1259,10 +1284,89 @@ fn int_or_string(s: &Obj) -> bool {
     s_flag(s, "x-kubernetes-int-or-string")
 }
 
+#[derive(Clone, Copy, Default)]
 enum Ap<'a> {
+    #[default]
     None,
     Bool(bool),
     Schema(&'a Value),
+}
+
+/// The keywords of one schema node the validator reads, gathered in one pass over
+/// its (few) keys instead of a hashed lookup per keyword.
+#[derive(Default)]
+struct Kw<'a> {
+    ty: &'a str,
+    format: &'a str,
+    ios: bool,
+    nullable: bool,
+    items: Option<&'a Value>,
+    props: Option<&'a Obj>,
+    ap: Ap<'a>,
+    enum_: &'a [Value],
+    required: &'a [Value],
+    pattern: &'a str,
+    max_len: Option<i64>,
+    min_len: Option<i64>,
+    max_items: Option<i64>,
+    min_items: Option<i64>,
+    max_props: Option<i64>,
+    min_props: Option<i64>,
+    unique: bool,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    multiple_of: Option<f64>,
+    excl_min: bool,
+    excl_max: bool,
+    all_of: &'a [Value],
+    any_of: &'a [Value],
+    one_of: &'a [Value],
+    not: Option<&'a Value>,
+}
+
+impl<'a> Kw<'a> {
+    fn of(s: &'a Obj) -> Self {
+        let arr = |v: &'a Value| v.as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let mut k = Kw::default();
+        for (key, v) in s {
+            match key.as_str() {
+                "type" => k.ty = v.as_str().unwrap_or(""),
+                "format" => k.format = v.as_str().unwrap_or(""),
+                "x-kubernetes-int-or-string" => k.ios = v.as_bool().unwrap_or(false),
+                "nullable" => k.nullable = v.as_bool().unwrap_or(false),
+                "items" => k.items = v.is_object().then_some(v),
+                "properties" => k.props = v.as_object(),
+                "additionalProperties" => {
+                    k.ap = match v {
+                        Value::Bool(b) => Ap::Bool(*b),
+                        Value::Object(_) => Ap::Schema(v),
+                        _ => Ap::None,
+                    }
+                }
+                "enum" => k.enum_ = arr(v),
+                "required" => k.required = arr(v),
+                "pattern" => k.pattern = v.as_str().unwrap_or(""),
+                "maxLength" => k.max_len = v.as_i64(),
+                "minLength" => k.min_len = v.as_i64(),
+                "maxItems" => k.max_items = v.as_i64(),
+                "minItems" => k.min_items = v.as_i64(),
+                "maxProperties" => k.max_props = v.as_i64(),
+                "minProperties" => k.min_props = v.as_i64(),
+                "uniqueItems" => k.unique = v.as_bool().unwrap_or(false),
+                "minimum" => k.minimum = v.as_f64(),
+                "maximum" => k.maximum = v.as_f64(),
+                "multipleOf" => k.multiple_of = v.as_f64(),
+                "exclusiveMinimum" => k.excl_min = v.as_bool().unwrap_or(false),
+                "exclusiveMaximum" => k.excl_max = v.as_bool().unwrap_or(false),
+                "allOf" => k.all_of = arr(v),
+                "anyOf" => k.any_of = arr(v),
+                "oneOf" => k.one_of = arr(v),
+                "not" => k.not = v.is_object().then_some(v),
+                _ => {}
+            }
+        }
+        k
+    }
 }
 
 fn s_ap(s: &Obj) -> Ap<'_> {
@@ -1285,13 +1389,20 @@ fn field_schema<'a>(s: Option<&'a Obj>, k: &str) -> Option<&'a Obj> {
     }
 }
 
-fn types_of(s: &Obj) -> Vec<&str> {
-    if int_or_string(s) {
-        return vec!["integer", "string"];
+/// The schema's types (at most two), without allocating.
+type Types<'a> = ([&'a str; 2], usize);
+
+fn types_of<'a>(k: &Kw<'a>) -> Types<'a> {
+    if k.ios {
+        return (["integer", "string"], 2);
     }
-    match s_str(s, "type") {
-        "" => vec![],
-        t => vec![t],
+    types_of_plain(k.ty)
+}
+
+fn types_of_plain(ty: &str) -> Types<'_> {
+    match ty {
+        "" => (["", ""], 0),
+        t => ([t, ""], 1),
     }
 }
 
@@ -1330,24 +1441,28 @@ const SUPPORTED_FORMATS: &[&str] = &[
 /// untyped/string schemas (int-or-string counts as untyped), `int32`/`int64` for
 /// integers, `float`/`double` for numbers. Returns the format and its normalized
 /// registry name.
-fn effective_format(s: &Obj) -> Option<(&str, String)> {
-    let f = s_str(s, "format");
+fn effective_format<'a>(k: &Kw<'a>) -> Option<(&'a str, &'static str)> {
+    let f = k.format;
     if f.is_empty() {
         return None;
     }
-    let schema_type = if int_or_string(s) { "" } else { s_str(s, "type") };
-    let keep = match schema_type {
-        "" | "string" => SUPPORTED_FORMATS.contains(&f.replace('-', "").as_str()),
-        "integer" => f == "int32" || f == "int64",
-        "number" => f == "float" || f == "double",
-        _ => false,
-    };
-    keep.then(|| (f, f.replace('-', "")))
+    let schema_type = if k.ios { "" } else { k.ty };
+    match schema_type {
+        "" | "string" => normalized_format(f).map(|n| (f, n)),
+        "integer" if f == "int32" || f == "int64" => Some((f, "")),
+        "number" if f == "float" || f == "double" => Some((f, "")),
+        _ => None,
+    }
+}
+
+/// The registry name of a string format (dashes removed), if kube-openapi knows it.
+fn normalized_format(f: &str) -> Option<&'static str> {
+    SUPPORTED_FORMATS.iter().copied().find(|known| f.chars().filter(|c| *c != '-').eq(known.chars()))
 }
 
 /// The string formats the kube-openapi registry validates.
 fn is_string_format(normalized: &str) -> bool {
-    SUPPORTED_FORMATS.contains(&normalized)
+    !normalized.is_empty() && SUPPORTED_FORMATS.contains(&normalized)
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -1836,6 +1951,8 @@ enum Code {
     Unallowed,
     MultipleOfPositive,
     Depth,
+    /// anyOf/oneOf/allOf/not and numeric range errors: plain errors without a field.
+    Composite,
 }
 
 /// A kube-openapi error before it becomes a `field.Error`.
@@ -1855,7 +1972,7 @@ impl Raw {
         Raw { name: Some(name.to_string()), code, value, valid: None, values: Vec::new(), msg }
     }
     fn composite(msg: String) -> Self {
-        Raw { name: None, code: Code::Depth, value: None, valid: None, values: Vec::new(), msg }
+        Raw { name: None, code: Code::Composite, value: None, valid: None, values: Vec::new(), msg }
     }
     fn invalid_type(path: &str, ty: &str, value: &str) -> Self {
         let msg = format!("{path} in body must be of type {ty}: {}", go_quote(value));
@@ -1871,7 +1988,7 @@ impl Raw {
 /// `apiVersion`, `kind` and sane `metadata` (as kube's `objectmeta.Validate`).
 pub fn validate(obj: &Value, schema: &Value) -> Vec<FieldError> {
     let mut raws = Vec::new();
-    let _ = v_node(obj, schema, "", 0, &mut raws);
+    let _ = v_node(obj, schema, &mut String::new(), 0, &mut raws);
     let mut errs = raws_to_errors(raws, None);
     embedded_validate(obj, schema.as_object(), "", 0, &mut errs);
     dedup(errs)
@@ -1921,19 +2038,25 @@ fn raws_to_errors(raws: Vec<Raw>, base: Option<&str>) -> Vec<FieldError> {
     out
 }
 
-fn prop_path(path: &str, k: &str) -> String {
-    if path.is_empty() {
-        k.to_string()
-    } else {
-        format!("{path}.{k}")
+/// Append `.k` (or `k` at the root) to a path buffer.
+fn push_key(path: &mut String, k: &str) {
+    if !path.is_empty() {
+        path.push('.');
     }
+    path.push_str(k);
+}
+
+/// Append `[i]` to a path buffer.
+fn push_index(path: &mut String, i: usize) {
+    use std::fmt::Write;
+    let _ = write!(path, "[{i}]");
 }
 
 /// kube-openapi `SchemaValidator.Validate`, node by node, in its validator order:
 /// type, allOf/anyOf/oneOf/not, string, format, number, array, enum, object.
 /// Returns kube-openapi's `MatchCount` (how many validators ran), which decides
 /// whose errors an `anyOf`/`oneOf` failure reports.
-fn v_node(d: &Value, s: &Value, path: &str, depth: usize, out: &mut Vec<Raw>) -> usize {
+fn v_node(d: &Value, s: &Value, path: &mut String, depth: usize, out: &mut Vec<Raw>) -> usize {
     v_node_mode(d, s, path, depth, Mode::CustomResource, out)
 }
 
@@ -1948,27 +2071,29 @@ enum Mode {
     Defaults,
 }
 
-fn v_node_mode(d: &Value, s: &Value, path: &str, depth: usize, mode: Mode, out: &mut Vec<Raw>) -> usize {
+/// `path` is kube-openapi's path of `d` (a buffer extended and truncated while descending).
+fn v_node_mode(d: &Value, s: &Value, path: &mut String, depth: usize, mode: Mode, out: &mut Vec<Raw>) -> usize {
     if depth > MAX_DEPTH {
         out.push(Raw::new(path, Code::Depth, None, format!("{path}: {DEPTH_DETAIL}")));
         return 0;
     }
     let Some(s) = s.as_object() else { return 0 };
-    let (types, format) = match mode {
-        Mode::CustomResource => (types_of(s), effective_format(s)),
+    let k = Kw::of(s);
+    let (type_list, format) = match mode {
+        Mode::CustomResource => (types_of(&k), effective_format(&k)),
         Mode::Defaults => {
-            let t = s_str(s, "type");
-            let f = s_str(s, "format");
-            (if t.is_empty() { vec![] } else { vec![t] }, (!f.is_empty()).then(|| (f, f.replace('-', ""))))
+            let f = k.format;
+            (types_of_plain(k.ty), (!f.is_empty()).then(|| (f, normalized_format(f).unwrap_or(""))))
         }
     };
+    let types = &type_list.0[..type_list.1];
     if d.is_null() {
         let mut mc = 1;
-        if !types.is_empty() && !types.contains(&"null") && !nullable(s) {
+        if !types.is_empty() && !types.contains(&"null") && !k.nullable {
             out.push(Raw::invalid_type(path, &types.join(","), "null"));
             mc = 0;
         }
-        enum_check(d, s, path, out);
+        enum_check(d, &k, path, out);
         return mc;
     }
     let mut mc = 1;
@@ -1976,18 +2101,18 @@ fn v_node_mode(d: &Value, s: &Value, path: &str, depth: usize, mode: Mode, out: 
     // type
     if !types.is_empty() || format.is_some() {
         let before = out.len();
-        type_check(d, s, &types, format.as_ref().map(|f| f.0), path, out);
+        type_check(d, types, format.as_ref().map(|f| f.0), path, out);
         mc += if out.len() == before { 2 } else { 1 };
     }
 
     // allOf / anyOf / oneOf / not
-    mc += 1 + composites(d, s, path, depth, mode, out);
+    mc += 1 + composites(d, &k, path, depth, mode, out);
 
     match d {
         Value::String(st) => {
-            string_checks(st, s, path, out);
+            string_checks(st, &k, path, out);
             mc += 1;
-            if let Some((f, normalized)) = format.as_ref().filter(|f| is_string_format(&f.1)) {
+            if let Some((f, normalized)) = format.as_ref().filter(|f| is_string_format(f.1)) {
                 mc += 1;
                 if !format_valid(normalized, st) {
                     let msg = format!("{path} in body must be of type {f}: {}", go_quote(st));
@@ -1996,18 +2121,21 @@ fn v_node_mode(d: &Value, s: &Value, path: &str, depth: usize, mode: Mode, out: 
             }
         }
         Value::Number(n) => {
-            number_checks(d, num(n), s, path, out);
+            number_checks(d, num(n), &k, path, out);
             mc += 2;
         }
         Value::Array(a) => {
             mc += 2;
-            if let Some(items) = s_items(s) {
+            if let Some(items) = k.items {
                 for (i, e) in a.iter().enumerate() {
-                    mc += v_node_mode(e, items, &format!("{path}[{i}]"), depth + 1, mode, out);
+                    let len = path.len();
+                    push_index(path, i);
+                    mc += v_node_mode(e, items, path, depth + 1, mode, out);
+                    path.truncate(len);
                 }
             }
             let size = a.len() as i64;
-            if let Some(min) = s_i64(s, "minItems") {
+            if let Some(min) = k.min_items {
                 if size < min {
                     let msg = format!("{path} in body should have at least {min} items");
                     let mut r = Raw::new(path, Code::MinItems, Some(Value::from(size)), msg);
@@ -2015,7 +2143,7 @@ fn v_node_mode(d: &Value, s: &Value, path: &str, depth: usize, mode: Mode, out: 
                     out.push(r);
                 }
             }
-            if let Some(max) = s_i64(s, "maxItems") {
+            if let Some(max) = k.max_items {
                 if size > max {
                     let msg = format!("{path} in body should have at most {max} items");
                     let mut r = Raw::new(path, Code::MaxItems, Some(Value::from(size)), msg);
@@ -2023,24 +2151,23 @@ fn v_node_mode(d: &Value, s: &Value, path: &str, depth: usize, mode: Mode, out: 
                     out.push(r);
                 }
             }
-            if s_flag(s, "uniqueItems") && has_duplicates(a) {
+            if k.unique && has_duplicates(a) {
                 out.push(Raw::new(path, Code::Unique, None, format!("{path} in body shouldn't contain duplicates")));
             }
         }
         _ => {}
     }
 
-    enum_check(d, s, path, out);
+    enum_check(d, &k, path, out);
     mc += 1;
 
     if let Value::Object(o) = d {
-        mc += 1 + object_checks(o, s, path, depth, mode, out);
+        mc += 1 + object_checks(o, &k, path, depth, mode, out);
     }
     mc
 }
 
-fn type_check(d: &Value, s: &Obj, types: &[&str], format: Option<&str>, path: &str, out: &mut Vec<Raw>) {
-    let _ = s;
+fn type_check(d: &Value, types: &[&str], format: Option<&str>, path: &str, out: &mut Vec<Raw>) {
     let sch_type = json_type(d);
     let data_format = match d {
         Value::Number(n) => match num(n) {
@@ -2070,9 +2197,9 @@ fn type_check(d: &Value, s: &Obj, types: &[&str], format: Option<&str>, path: &s
 }
 
 /// `schemaPropsValidator`; returns the MatchCount of the sub-results it keeps.
-fn composites(d: &Value, s: &Obj, path: &str, depth: usize, mode: Mode, out: &mut Vec<Raw>) -> usize {
+fn composites(d: &Value, k: &Kw, path: &mut String, depth: usize, mode: Mode, out: &mut Vec<Raw>) -> usize {
     let mut mc = 0;
-    let any_of = s_arr(s, "anyOf");
+    let any_of = k.any_of;
     if !any_of.is_empty() {
         let mut best: Option<(usize, Vec<Raw>)> = None;
         let mut success: Option<usize> = None;
@@ -2099,7 +2226,7 @@ fn composites(d: &Value, s: &Obj, path: &str, depth: usize, mode: Mode, out: &mu
         }
     }
 
-    let one_of = s_arr(s, "oneOf");
+    let one_of = k.one_of;
     if !one_of.is_empty() {
         let mut best: Option<(usize, Vec<Raw>)> = None;
         let mut first_success: Option<usize> = None;
@@ -2136,7 +2263,7 @@ fn composites(d: &Value, s: &Obj, path: &str, depth: usize, mode: Mode, out: &mu
         }
     }
 
-    let all_of = s_arr(s, "allOf");
+    let all_of = k.all_of;
     if !all_of.is_empty() {
         let mut validated = 0;
         for sub in all_of {
@@ -2153,7 +2280,7 @@ fn composites(d: &Value, s: &Obj, path: &str, depth: usize, mode: Mode, out: &mu
         }
     }
 
-    if let Some(not) = s.get("not").filter(|v| v.is_object()) {
+    if let Some(not) = k.not {
         let mut r = Vec::new();
         v_node_mode(d, not, path, depth + 1, mode, &mut r);
         if r.is_empty() {
@@ -2163,9 +2290,9 @@ fn composites(d: &Value, s: &Obj, path: &str, depth: usize, mode: Mode, out: &mu
     mc + 1
 }
 
-fn string_checks(st: &str, s: &Obj, path: &str, out: &mut Vec<Raw>) {
+fn string_checks(st: &str, k: &Kw, path: &str, out: &mut Vec<Raw>) {
     let len = st.chars().count() as i64;
-    if let Some(max) = s_i64(s, "maxLength") {
+    if let Some(max) = k.max_len {
         if len > max {
             let msg = format!("{path} in body should be at most {max} chars long");
             let mut r = Raw::new(path, Code::TooLong, Some(Value::from(st)), msg);
@@ -2174,14 +2301,14 @@ fn string_checks(st: &str, s: &Obj, path: &str, out: &mut Vec<Raw>) {
             return;
         }
     }
-    if let Some(min) = s_i64(s, "minLength") {
+    if let Some(min) = k.min_len {
         if len < min {
             let msg = format!("{path} in body should be at least {min} chars long");
             out.push(Raw::new(path, Code::TooShort, Some(Value::from(st)), msg));
             return;
         }
     }
-    let pattern = s_str(s, "pattern");
+    let pattern = k.pattern;
     if !pattern.is_empty() {
         match compile_pattern(pattern) {
             Err(e) => {
@@ -2228,17 +2355,17 @@ fn range_error(value: Num, type_name: &str, format: &str, prefix: &str, path: &s
     })
 }
 
-fn number_checks(d: &Value, n: Num, s: &Obj, path: &str, out: &mut Vec<Raw>) {
+fn number_checks(d: &Value, n: Num, k: &Kw, path: &str, out: &mut Vec<Raw>) {
     // (int-or-string has an ambiguous or no type in both modes: no range checks)
     let data = match n {
         Num::I(i) => i as f64,
         Num::F(f) => f,
     };
     // The numeric type and format are only used for an unambiguous single type.
-    let (type_name, format) = if int_or_string(s) {
+    let (type_name, format) = if k.ios {
         ("", "")
     } else {
-        match (s_str(s, "type"), s_str(s, "format")) {
+        match (k.ty, k.format) {
             ("integer", f @ ("int32" | "int64")) => ("integer", f),
             ("integer", _) => ("integer", ""),
             ("number", f @ ("float" | "double")) => ("number", f),
@@ -2249,7 +2376,7 @@ fn number_checks(d: &Value, n: Num, s: &Obj, path: &str, out: &mut Vec<Raw>) {
     if let Some(e) = range_error(n, type_name, format, "Checked", path) {
         out.push(Raw::composite(e));
     }
-    if let Some(factor) = s_f64(s, "multipleOf") {
+    if let Some(factor) = k.multiple_of {
         let range = range_error(Num::F(factor), type_name, format, "MultipleOf", path);
         let native_int = range.is_none() && matches!(n, Num::I(_));
         if let Some(e) = range {
@@ -2279,9 +2406,8 @@ fn number_checks(d: &Value, n: Num, s: &Obj, path: &str, out: &mut Vec<Raw>) {
             }
         }
     }
-    for (key, excl_key, is_min) in [("minimum", "exclusiveMinimum", true), ("maximum", "exclusiveMaximum", false)] {
-        let Some(limit) = s_f64(s, key) else { continue };
-        let excl = s_flag(s, excl_key);
+    for (limit, excl, is_min) in [(k.minimum, k.excl_min, true), (k.maximum, k.excl_max, false)] {
+        let Some(limit) = limit else { continue };
         let prefix = if is_min { "Minimum boundary" } else { "Maximum boundary" };
         let range = range_error(Num::F(limit), type_name, format, prefix, path);
         let native_int = range.is_none() && matches!(n, Num::I(_));
@@ -2345,16 +2471,29 @@ fn enum_eq(d: &Value, e: &Value) -> bool {
     }
 }
 
-fn enum_check(d: &Value, s: &Obj, path: &str, out: &mut Vec<Raw>) {
-    let values = s_arr(s, "enum");
+fn enum_check(d: &Value, k: &Kw, path: &str, out: &mut Vec<Raw>) {
+    let values = k.enum_;
     if values.is_empty() || (!d.is_null() && values.iter().any(|e| enum_eq(d, e))) {
         return;
     }
     let listed: Vec<String> = values.iter().map(render_enum_member).collect();
     let msg = format!("{path} in body should be one of [{}]", listed.join(" "));
-    let mut r = Raw::new(path, Code::Enum, (!d.is_null()).then(|| d.clone()), msg);
+    let mut r = Raw::new(path, Code::Enum, (!d.is_null()).then(|| clone_bounded(d, 0)), msg);
     r.values = values.to_vec();
     out.push(r);
+}
+
+/// A copy of a bad value for an error message, cut off (as `null`) where
+/// [`go_json`] stops rendering, so hostile nesting cannot recurse unboundedly.
+fn clone_bounded(v: &Value, depth: usize) -> Value {
+    if depth > 4 * MAX_DEPTH {
+        return Value::Null;
+    }
+    match v {
+        Value::Array(a) => Value::Array(a.iter().map(|e| clone_bounded(e, depth + 1)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, e)| (k.clone(), clone_bounded(e, depth + 1))).collect()),
+        other => other.clone(),
+    }
 }
 
 fn render_enum_member(v: &Value) -> String {
@@ -2364,10 +2503,10 @@ fn render_enum_member(v: &Value) -> String {
     }
 }
 
-fn object_checks(o: &Obj, s: &Obj, path: &str, depth: usize, mode: Mode, out: &mut Vec<Raw>) -> usize {
+fn object_checks(o: &Obj, k: &Kw, path: &mut String, depth: usize, mode: Mode, out: &mut Vec<Raw>) -> usize {
     let mut mc = 0;
     let n = o.len() as i64;
-    if let Some(min) = s_i64(s, "minProperties") {
+    if let Some(min) = k.min_props {
         if n < min {
             let msg = format!("{path} in body should have at least {min} properties");
             let mut r = Raw::new(path, Code::TooFewProperties, Some(Value::from(n)), msg);
@@ -2375,7 +2514,7 @@ fn object_checks(o: &Obj, s: &Obj, path: &str, depth: usize, mode: Mode, out: &m
             out.push(r);
         }
     }
-    if let Some(max) = s_i64(s, "maxProperties") {
+    if let Some(max) = k.max_props {
         if n > max {
             let msg = format!("{path} in body should have at most {max} properties");
             let mut r = Raw::new(path, Code::TooManyProperties, Some(Value::from(n)), msg);
@@ -2383,9 +2522,9 @@ fn object_checks(o: &Obj, s: &Obj, path: &str, depth: usize, mode: Mode, out: &m
             out.push(r);
         }
     }
-    let props = s_props(s);
-    let is_prop = |k: &str| props.is_some_and(|p| p.contains_key(k));
-    match s_ap(s) {
+    let props = k.props;
+    let is_prop = |key: &str| props.is_some_and(|p| p.contains_key(key));
+    match k.ap {
         Ap::Bool(false) => {
             for k in o.keys() {
                 if !is_prop(k) {
@@ -2397,7 +2536,11 @@ fn object_checks(o: &Obj, s: &Obj, path: &str, depth: usize, mode: Mode, out: &m
         Ap::Schema(ap) => {
             for (k, v) in o {
                 if !is_prop(k) {
-                    mc += v_node_mode(v, ap, &format!("{path}.{k}"), depth + 1, mode, out);
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(k);
+                    mc += v_node_mode(v, ap, path, depth + 1, mode, out);
+                    path.truncate(len);
                 }
             }
         }
@@ -2406,14 +2549,17 @@ fn object_checks(o: &Obj, s: &Obj, path: &str, depth: usize, mode: Mode, out: &m
     if let Some(props) = props {
         for (k, ps) in props {
             if let Some(v) = o.get(k) {
-                mc += v_node_mode(v, ps, &prop_path(path, k), depth + 1, mode, out);
+                let len = path.len();
+                push_key(path, k);
+                mc += v_node_mode(v, ps, path, depth + 1, mode, out);
+                path.truncate(len);
             }
         }
     }
-    for r in s_arr(s, "required") {
-        if let Some(k) = r.as_str() {
-            if !o.contains_key(k) {
-                let name = format!("{path}.{k}");
+    for r in k.required {
+        if let Some(key) = r.as_str() {
+            if !o.contains_key(key) {
+                let name = format!("{path}.{key}");
                 let msg = format!("{name} in body is required");
                 out.push(Raw::new(&name, Code::Required, None, msg));
             }
@@ -2642,11 +2788,38 @@ const OBJECT_META_FIELDS: &[&str] = &[
 pub fn prune(obj: &mut Value, schema: &Value) -> Vec<String> {
     let mut unknown = Vec::new();
     normalize_numbers(obj, 0);
-    prune_node(obj, schema.as_object(), true, "", 0, &mut unknown);
+    prune_node(obj, schema.as_object(), true, &mut String::new(), 0, &mut unknown);
     prune_nulls(obj, schema.as_object(), 0);
-    coerce_meta(obj, schema.as_object(), true, "", 0, &mut unknown);
+    coerce_meta(obj, schema.as_object(), true, &mut String::new(), 0, &mut unknown);
     unknown.sort();
     unknown
+}
+
+/// Drop a removed value without recursion: serde_json drops recursively, and a
+/// pruned subtree can be arbitrarily deep.
+fn drop_value(v: Value) {
+    let mut stack = vec![v];
+    while let Some(mut v) = stack.pop() {
+        match &mut v {
+            Value::Array(a) => stack.append(a),
+            Value::Object(o) => stack.extend(std::mem::take(o).into_iter().map(|(_, x)| x)),
+            _ => {}
+        }
+    }
+}
+
+/// Remove `keys` from `o`, dropping their values without recursion.
+fn remove_keys(o: &mut Obj, keys: Vec<String>) {
+    if keys.is_empty() {
+        return;
+    }
+    for k in &keys {
+        if let Some(v) = o.get_mut(k) {
+            drop_value(std::mem::take(v));
+        }
+    }
+    let keys: HashSet<String> = keys.into_iter().collect();
+    o.retain(|k, _| !keys.contains(k));
 }
 
 /// The apiserver decodes integers beyond int64 as float64.
@@ -2666,21 +2839,14 @@ fn normalize_numbers(v: &mut Value, depth: usize) {
     }
 }
 
-fn join(parent: &str, k: &str) -> String {
-    if parent.is_empty() {
-        k.to_string()
-    } else {
-        format!("{parent}.{k}")
-    }
-}
-
 /// kube's `pruning.prune`; `root_embedded` treats `s` as an embedded resource (the
-/// resource root is one).
+/// resource root is one). `path` is the buffer of the current path (kube's
+/// unknown-field path format).
 fn prune_node(
     x: &mut Value,
     s: Option<&Obj>,
     root_embedded: bool,
-    parent: &str,
+    path: &mut String,
     depth: usize,
     unknown: &mut Vec<String>,
 ) {
@@ -2689,62 +2855,62 @@ fn prune_node(
     }
     if let Some(s) = s {
         if preserve(s) {
-            skip_prune(x, s, root_embedded, parent, depth, unknown);
+            skip_prune(x, s, root_embedded, path, depth, unknown);
             return;
         }
     }
     match x {
         Value::Object(o) => {
             let Some(s) = s else {
-                for k in o.keys() {
-                    unknown.push(join(parent, k));
+                for (k, v) in std::mem::take(o) {
+                    let len = path.len();
+                    push_key(path, &k);
+                    unknown.push(path.clone());
+                    path.truncate(len);
+                    drop_value(v);
                 }
-                o.clear();
                 return;
             };
             let is_embedded = root_embedded || embedded(s);
-            let keys: Vec<String> = o.keys().cloned().collect();
-            for k in keys {
+            let mut remove = Vec::new();
+            for (k, v) in o.iter_mut() {
                 if is_embedded && META_FIELDS.contains(&k.as_str()) {
                     continue;
                 }
-                let path = join(parent, &k);
-                if let Some(ps) = s_prop(s, &k) {
-                    prune_node(o.get_mut(&k).expect("key exists"), ps.as_object(), false, &path, depth + 1, unknown);
+                let len = path.len();
+                push_key(path, k);
+                if let Some(ps) = s_prop(s, k) {
+                    prune_node(v, ps.as_object(), false, path, depth + 1, unknown);
                 } else {
                     match s_ap(s) {
-                        Ap::Schema(ap) => prune_node(
-                            o.get_mut(&k).expect("key exists"),
-                            ap.as_object(),
-                            false,
-                            &path,
-                            depth + 1,
-                            unknown,
-                        ),
-                        Ap::Bool(_) => {
-                            prune_node(o.get_mut(&k).expect("key exists"), None, false, &path, depth + 1, unknown)
-                        }
+                        Ap::Schema(ap) => prune_node(v, ap.as_object(), false, path, depth + 1, unknown),
+                        Ap::Bool(_) => prune_node(v, None, false, path, depth + 1, unknown),
                         Ap::None => {
-                            if !META_FIELDS.contains(&k.as_str()) || !parent.is_empty() {
-                                unknown.push(path);
+                            if !META_FIELDS.contains(&k.as_str()) || len > 0 {
+                                unknown.push(path.clone());
                             }
-                            o.shift_remove(&k);
+                            remove.push(k.clone());
                         }
                     }
                 }
+                path.truncate(len);
             }
+            remove_keys(o, remove);
         }
         Value::Array(a) => {
             let items = s.and_then(s_items).and_then(Value::as_object);
             for (i, e) in a.iter_mut().enumerate() {
-                prune_node(e, items, false, &format!("{parent}[{i}]"), depth + 1, unknown);
+                let len = path.len();
+                push_index(path, i);
+                prune_node(e, items, false, path, depth + 1, unknown);
+                path.truncate(len);
             }
         }
         _ => {}
     }
 }
 
-fn skip_prune(x: &mut Value, s: &Obj, root_embedded: bool, parent: &str, depth: usize, unknown: &mut Vec<String>) {
+fn skip_prune(x: &mut Value, s: &Obj, root_embedded: bool, path: &mut String, depth: usize, unknown: &mut Vec<String>) {
     if depth > MAX_DEPTH {
         return;
     }
@@ -2755,22 +2921,27 @@ fn skip_prune(x: &mut Value, s: &Obj, root_embedded: bool, parent: &str, depth: 
                 if is_embedded && META_FIELDS.contains(&k.as_str()) {
                     continue;
                 }
-                let path = join(parent, k);
+                let len = path.len();
+                push_key(path, k);
                 if let Some(ps) = s_prop(s, k) {
-                    prune_node(v, ps.as_object(), false, &path, depth + 1, unknown);
+                    prune_node(v, ps.as_object(), false, path, depth + 1, unknown);
                 } else {
                     match s_ap(s) {
-                        Ap::Schema(ap) => prune_node(v, ap.as_object(), false, &path, depth + 1, unknown),
-                        Ap::Bool(_) => prune_node(v, None, false, &path, depth + 1, unknown),
+                        Ap::Schema(ap) => prune_node(v, ap.as_object(), false, path, depth + 1, unknown),
+                        Ap::Bool(_) => prune_node(v, None, false, path, depth + 1, unknown),
                         Ap::None => {}
                     }
                 }
+                path.truncate(len);
             }
         }
         Value::Array(a) => {
             if let Some(items) = s_items(s).and_then(Value::as_object) {
                 for (i, e) in a.iter_mut().enumerate() {
-                    skip_prune(e, items, false, &format!("{parent}[{i}]"), depth + 1, unknown);
+                    let len = path.len();
+                    push_index(path, i);
+                    skip_prune(e, items, false, path, depth + 1, unknown);
+                    path.truncate(len);
                 }
             }
         }
@@ -2785,16 +2956,16 @@ fn prune_nulls(x: &mut Value, s: Option<&Obj>, depth: usize) {
     }
     match x {
         Value::Object(o) => {
-            let keys: Vec<String> = o.keys().cloned().collect();
-            for k in keys {
-                let fs = field_schema(s, &k);
-                let v = o.get_mut(&k).expect("key exists");
+            let mut remove = Vec::new();
+            for (k, v) in o.iter_mut() {
+                let fs = field_schema(s, k);
                 if v.is_null() && fs.is_some_and(|fs| !nullable(fs) && s_default(fs).is_none()) {
-                    o.shift_remove(&k);
+                    remove.push(k.clone());
                 } else {
                     prune_nulls(v, fs, depth + 1);
                 }
             }
+            remove_keys(o, remove);
         }
         Value::Array(a) => {
             let items = s.and_then(s_items).and_then(Value::as_object);
@@ -2812,7 +2983,7 @@ fn coerce_meta(
     x: &mut Value,
     s: Option<&Obj>,
     root_embedded: bool,
-    parent: &str,
+    path: &mut String,
     depth: usize,
     unknown: &mut Vec<String>,
 ) {
@@ -2824,30 +2995,42 @@ fn coerce_meta(
         Value::Object(o) => {
             if root_embedded || embedded(s) {
                 if let Some(Value::Object(meta)) = o.get_mut("metadata") {
-                    let keys: Vec<String> = meta.keys().cloned().collect();
-                    for k in keys {
-                        if !OBJECT_META_FIELDS.contains(&k.as_str()) {
-                            unknown.push(format!("{}.{k}", join(parent, "metadata")));
-                            meta.shift_remove(&k);
-                        }
+                    let mut remove: Vec<String> =
+                        meta.keys().filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str())).cloned().collect();
+                    for k in &remove {
+                        let len = path.len();
+                        push_key(path, "metadata");
+                        push_key(path, k);
+                        unknown.push(path.clone());
+                        path.truncate(len);
                     }
                     if meta.get("creationTimestamp").is_some_and(Value::is_null) {
-                        meta.shift_remove("creationTimestamp");
+                        remove.push("creationTimestamp".into());
                     }
+                    remove_keys(meta, remove);
                 }
             }
             for (k, v) in o.iter_mut() {
-                if let Some(ps) = s_prop(s, k) {
-                    coerce_meta(v, ps.as_object(), false, &join(parent, k), depth + 1, unknown);
-                } else if let Ap::Schema(ap) = s_ap(s) {
-                    coerce_meta(v, ap.as_object(), false, &join(parent, k), depth + 1, unknown);
-                }
+                let child_schema = match s_prop(s, k) {
+                    Some(ps) => ps.as_object(),
+                    None => match s_ap(s) {
+                        Ap::Schema(ap) => ap.as_object(),
+                        _ => continue,
+                    },
+                };
+                let len = path.len();
+                push_key(path, k);
+                coerce_meta(v, child_schema, false, path, depth + 1, unknown);
+                path.truncate(len);
             }
         }
         Value::Array(a) => {
             if let Some(items) = s_items(s).and_then(Value::as_object) {
                 for (i, e) in a.iter_mut().enumerate() {
-                    coerce_meta(e, Some(items), false, &format!("{parent}[{i}]"), depth + 1, unknown);
+                    let len = path.len();
+                    push_index(path, i);
+                    coerce_meta(e, Some(items), false, path, depth + 1, unknown);
+                    path.truncate(len);
                 }
             }
         }
@@ -3660,7 +3843,7 @@ fn defaults_validate(
         if !inside_meta {
             let mut pruned = def.clone();
             let mut ignored = Vec::new();
-            prune_node(&mut pruned, Some(m), emb, "", 0, &mut ignored);
+            prune_node(&mut pruned, Some(m), emb, &mut String::new(), 0, &mut ignored);
             if &pruned != def {
                 out.push(FieldError::invalid(&dpath, def, "must not have unknown fields"));
             }
@@ -3678,7 +3861,7 @@ fn defaults_validate(
             out.extend(meta_errs);
         } else {
             let mut raws = Vec::new();
-            let _ = v_node_mode(def, s, "", depth, Mode::Defaults, &mut raws);
+            let _ = v_node_mode(def, s, &mut String::new(), depth, Mode::Defaults, &mut raws);
             out.extend(raws_to_errors(raws, Some(&dpath)));
         }
     }
@@ -4088,5 +4271,889 @@ fn validation_rules(node: &Value, m: &Obj, path: &str, out: &mut Vec<FieldError>
         if !fp.is_empty() && structural_ok && valid_field_path(fp, node, true).is_err() {
             out.push(FieldError::invalid_str(child(&rp, "fieldPath"), fp, "must be a valid path"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected errors and objects were produced by kube-apiserver v1.37.2's own
+    //! code (apiextensions-apiserver, kube-openapi) on the same inputs.
+
+    use super::*;
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).expect("test JSON parses")
+    }
+
+    fn texts(errs: &[FieldError]) -> Vec<String> {
+        errs.iter().map(ToString::to_string).collect()
+    }
+
+    /// Drop a deeply nested value on a big stack (serde_json drops recursively).
+    fn drop_deep(v: Value) {
+        std::thread::Builder::new().stack_size(256 << 20).spawn(move || drop(v)).unwrap().join().unwrap();
+    }
+
+    /// `(name, schema, object, errors)`: the errors kube-apiserver v1.37.2 reports for the
+    /// object after decoding (prune, default), in vcproxy's order.
+    const VALIDATE_CASES: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "integer_given_string",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"replicas": "string"}}"##,
+            &[r##"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""##],
+        ),
+        (
+            "string_given_integer",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"name": {"type": "string"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"name": 5}}"##,
+            &[r##"spec.name: Invalid value: "integer": spec.name in body must be of type string: "integer""##],
+        ),
+        (
+            "string_given_boolean",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"name": {"type": "string"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"name": true}}"##,
+            &[r##"spec.name: Invalid value: "boolean": spec.name in body must be of type string: "boolean""##],
+        ),
+        (
+            "boolean_given_string",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"on": {"type": "boolean"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"on": "yes"}}"##,
+            &[r##"spec.on: Invalid value: "string": spec.on in body must be of type boolean: "string""##],
+        ),
+        (
+            "number_given_object",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"ratio": {"type": "number"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"ratio": {"a": 1}}}"##,
+            &[r##"spec.ratio: Invalid value: "object": spec.ratio in body must be of type number: "object""##],
+        ),
+        (
+            "object_given_array",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"m": {"type": "object"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"m": [1]}}"##,
+            &[r##"spec.m: Invalid value: "array": spec.m in body must be of type object: "array""##],
+        ),
+        (
+            "array_given_string",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"l": {"type": "array", "items": {"type": "string"}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"l": "x"}}"##,
+            &[r##"spec.l: Invalid value: "string": spec.l in body must be of type array: "string""##],
+        ),
+        (
+            "integer_accepts_integral_float",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "integer"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 2.0}}"##,
+            &[],
+        ),
+        (
+            "integer_given_fraction",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "integer"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 1.5}}"##,
+            &[
+                r##"spec.n: Invalid value: "number": spec.n in body must be of type integer: "number""##,
+                r##"<nil>: Invalid value: "": Checked value must be of type integer (default format) in spec.n"##,
+            ],
+        ),
+        (
+            "number_accepts_integer",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "number"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 3}}"##,
+            &[],
+        ),
+        (
+            "null_for_non_nullable_with_enum",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"s": {"type": "string", "enum": ["a"], "nullable": true}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"s": null}}"##,
+            &[r##"spec.s: Unsupported value: null: supported values: "a""##],
+        ),
+        (
+            "required_missing",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer"}}, "required": ["name", "size"]}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"size": 1}}"##,
+            &[r##"spec.name: Required value"##],
+        ),
+        (
+            "required_at_root",
+            r##"{"type": "object", "required": ["spec"], "properties": {"spec": {"type": "object"}}}"##,
+            r##"{"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x"}}"##,
+            &[r##"spec: Required value"##],
+        ),
+        (
+            "enum_string",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"color": {"type": "string", "enum": ["red", "blue"]}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"color": "pink"}}"##,
+            &[r##"spec.color: Unsupported value: "pink": supported values: "red", "blue""##],
+        ),
+        (
+            "enum_numbers_quoted",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "integer", "enum": [1, 2]}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 3}}"##,
+            &[r##"spec.n: Unsupported value: 3: supported values: "1", "2""##],
+        ),
+        (
+            "enum_int_matches_float_member",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "number", "enum": [2.0]}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 2}}"##,
+            &[],
+        ),
+        (
+            "pattern",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"name": {"type": "string", "pattern": "^[a-z]+$"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"name": "AB"}}"##,
+            &[r##"spec.name: Invalid value: "AB": spec.name in body should match '^[a-z]+$'"##],
+        ),
+        (
+            "pattern_digit_is_ascii",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "string", "pattern": "^\\d+$"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": "\u0661\u0662\u0663"}}"##,
+            &[r##"spec.n: Invalid value: "١٢٣": spec.n in body should match '^\d+$'"##],
+        ),
+        (
+            "max_length_counts_runes",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"s": {"type": "string", "maxLength": 3}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"s": "h\u00e9\u00e9!"}}"##,
+            &[r##"spec.s: Too long: may not be more than 3 bytes"##],
+        ),
+        (
+            "max_length_one_byte",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"s": {"type": "string", "maxLength": 1}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"s": "ab"}}"##,
+            &[r##"spec.s: Too long: may not be more than 1 byte"##],
+        ),
+        (
+            "min_length",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"s": {"type": "string", "minLength": 3}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"s": "ab"}}"##,
+            &[r##"spec.s: Invalid value: "ab": spec.s in body should be at least 3 chars long"##],
+        ),
+        (
+            "maximum_int",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"replicas": {"type": "integer", "maximum": 10}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"replicas": 11}}"##,
+            &[r##"spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"##],
+        ),
+        (
+            "minimum_exclusive_int",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1, "exclusiveMinimum": true}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"replicas": 1}}"##,
+            &[r##"spec.replicas: Invalid value: 1: spec.replicas in body should be greater than 1"##],
+        ),
+        (
+            "maximum_float",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"ratio": {"type": "number", "maximum": 2.5}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"ratio": 3.75}}"##,
+            &[r##"spec.ratio: Invalid value: 3.75: spec.ratio in body should be less than or equal to 2.5"##],
+        ),
+        (
+            "maximum_exclusive_large",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "number", "maximum": 1000000.0, "exclusiveMaximum": true}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 1000000.0}}"##,
+            &[r##"spec.n: Invalid value: 1e+06: spec.n in body should be less than 1e+06"##],
+        ),
+        (
+            "minimum_fraction_on_integer",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1.5}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 1}}"##,
+            &[
+                r##"<nil>: Invalid value: "": Minimum boundary value must be of type integer (default format) in spec.n"##,
+                r##"spec.n: Invalid value: 1: spec.n in body should be greater than or equal to 1.5"##,
+            ],
+        ),
+        (
+            "multiple_of_int",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 3}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 10}}"##,
+            &[r##"spec.n: Invalid value: 10: spec.n in body should be a multiple of 3"##],
+        ),
+        (
+            "multiple_of_float",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "number", "multipleOf": 0.5}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 0.3}}"##,
+            &[r##"spec.n: Invalid value: 0.3: spec.n in body should be a multiple of 0.5"##],
+        ),
+        (
+            "int32_range",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"port": {"type": "integer", "format": "int32"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"port": 3000000000}}"##,
+            &[r##"<nil>: Invalid value: "": Checked value must be of type integer with format int32 in spec.port"##],
+        ),
+        (
+            "float_range",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"f": {"type": "number", "format": "float"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"f": 1e+40}}"##,
+            &[r##"<nil>: Invalid value: "": Checked value must be of type number with format float in spec.f"##],
+        ),
+        (
+            "min_max_items",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}, "minItems": 2}, "b": {"type": "array", "items": {"type": "integer"}, "maxItems": 2}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"a": [1], "b": [1, 2, 3]}}"##,
+            &[
+                r##"spec.a: Invalid value: 1: spec.a in body should have at least 2 items"##,
+                r##"spec.b: Too many: 3: must have at most 2 items"##,
+            ],
+        ),
+        (
+            "unique_items",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}, "uniqueItems": true}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"a": [1, 2, 1]}}"##,
+            &[r##"spec.a: Invalid value: "": spec.a in body shouldn't contain duplicates"##],
+        ),
+        (
+            "min_max_properties",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"m": {"type": "object", "minProperties": 2, "additionalProperties": {"type": "string"}}, "n": {"type": "object", "maxProperties": 1, "additionalProperties": {"type": "string"}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"m": {"a": "x"}, "n": {"a": "x", "b": "y"}}}"##,
+            &[
+                r##"spec.m: Invalid value: 1: spec.m in body should have at least 2 properties"##,
+                r##"spec.n: Too many: 2: must have at most 1 item"##,
+            ],
+        ),
+        (
+            "items_paths",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "maxLength": 3}}}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"items": [{"name": "ok"}, {}, {"name": "toolong"}]}}"##,
+            &[
+                r##"spec.items[1].name: Required value"##,
+                r##"spec.items[2].name: Too long: may not be more than 3 bytes"##,
+            ],
+        ),
+        (
+            "additional_properties_schema",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"labels": {"a": "x", "b": 2}}}"##,
+            &[r##"spec.labels.b: Invalid value: "integer": spec.labels.b in body must be of type string: "integer""##],
+        ),
+        (
+            "additional_properties_false",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"m": {"type": "object", "additionalProperties": false}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"m": {"a": "x"}}}"##,
+            &[r##"spec.m: Invalid value: "a": spec.m.a in body is a forbidden property"##],
+        ),
+        (
+            "all_of",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"s": {"type": "string", "allOf": [{"minLength": 5}, {"pattern": "^z"}]}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"s": "abc"}}"##,
+            &[
+                r##"spec.s: Invalid value: "abc": spec.s in body should be at least 5 chars long"##,
+                r##"spec.s: Invalid value: "abc": spec.s in body should match '^z'"##,
+                r##"<nil>: Invalid value: "": "spec.s" must validate all the schemas (allOf). None validated"##,
+            ],
+        ),
+        (
+            "any_of",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"s": {"type": "string", "anyOf": [{"pattern": "^a"}, {"pattern": "^b"}]}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"s": "c"}}"##,
+            &[
+                r##"<nil>: Invalid value: "": "spec.s" must validate at least one schema (anyOf)"##,
+                r##"spec.s: Invalid value: "c": spec.s in body should match '^a'"##,
+            ],
+        ),
+        (
+            "one_of_two_valid",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"s": {"type": "string", "oneOf": [{"pattern": "^a"}, {"pattern": "b$"}]}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"s": "ab"}}"##,
+            &[
+                r##"<nil>: Invalid value: "": "spec.s" must validate one and only one schema (oneOf). Found 2 valid alternatives"##,
+            ],
+        ),
+        (
+            "not",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"s": {"type": "string", "not": {"pattern": "^a"}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"s": "abc"}}"##,
+            &[r##"<nil>: Invalid value: "": "spec.s" must not validate the schema (not)"##],
+        ),
+        (
+            "int_or_string_rejects_float",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"port": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"port": 1.5}}"##,
+            &[
+                r##"spec.port: Invalid value: "number": spec.port in body must be of type integer,string: "number""##,
+                r##"<nil>: Invalid value: "": "spec.port" must validate at least one schema (anyOf)"##,
+                r##"spec.port: Invalid value: "number": spec.port in body must be of type integer: "number""##,
+                r##"<nil>: Invalid value: "": Checked value must be of type integer (default format) in spec.port"##,
+            ],
+        ),
+        (
+            "int_or_string_accepts_both",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"a": {"x-kubernetes-int-or-string": true}, "b": {"x-kubernetes-int-or-string": true}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"a": 1, "b": "10%"}}"##,
+            &[],
+        ),
+        (
+            "format_date_time",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"t": {"type": "string", "format": "date-time"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"t": "yesterday"}}"##,
+            &[r##"spec.t: Invalid value: "yesterday": spec.t in body must be of type date-time: "yesterday""##],
+        ),
+        (
+            "format_date",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"d": {"type": "string", "format": "date"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"d": "2023-02-29"}}"##,
+            &[r##"spec.d: Invalid value: "2023-02-29": spec.d in body must be of type date: "2023-02-29""##],
+        ),
+        (
+            "format_uuid",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"u": {"type": "string", "format": "uuid"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"u": "not-a-uuid"}}"##,
+            &[r##"spec.u: Invalid value: "not-a-uuid": spec.u in body must be of type uuid: "not-a-uuid""##],
+        ),
+        (
+            "format_byte",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"b": {"type": "string", "format": "byte"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"b": "aGVsbG8"}}"##,
+            &[r##"spec.b: Invalid value: "aGVsbG8": spec.b in body must be of type byte: "aGVsbG8""##],
+        ),
+        (
+            "format_ipv4_ipv6_cidr",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string", "format": "ipv4"}, "b": {"type": "string", "format": "ipv6"}, "c": {"type": "string", "format": "cidr"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"a": "256.1.1.1", "b": "1.2.3.4", "c": "10.0.0.0/33"}}"##,
+            &[
+                r##"spec.a: Invalid value: "256.1.1.1": spec.a in body must be of type ipv4: "256.1.1.1""##,
+                r##"spec.b: Invalid value: "1.2.3.4": spec.b in body must be of type ipv6: "1.2.3.4""##,
+                r##"spec.c: Invalid value: "10.0.0.0/33": spec.c in body must be of type cidr: "10.0.0.0/33""##,
+            ],
+        ),
+        (
+            "format_hostname_email",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"h": {"type": "string", "format": "hostname"}, "e": {"type": "string", "format": "email"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"h": "-bad.example.com", "e": "nobody"}}"##,
+            &[
+                r##"spec.h: Invalid value: "-bad.example.com": spec.h in body must be of type hostname: "-bad.example.com""##,
+                r##"spec.e: Invalid value: "nobody": spec.e in body must be of type email: "nobody""##,
+            ],
+        ),
+        (
+            "format_duration_k8s_name",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"d": {"type": "string", "format": "duration"}, "n": {"type": "string", "format": "k8s-short-name"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"d": "forever", "n": "Not_A_Name"}}"##,
+            &[
+                r##"spec.d: Invalid value: "forever": spec.d in body must be of type duration: "forever""##,
+                r##"spec.n: Invalid value: "Not_A_Name": spec.n in body must be of type k8s-short-name: "Not_A_Name""##,
+            ],
+        ),
+        (
+            "format_valid_values",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"t": {"type": "string", "format": "date-time"}, "d": {"type": "string", "format": "duration"}, "i": {"type": "string", "format": "ipv4"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"t": "2024-01-02T03:04:05Z", "d": "5 days", "i": "010.0.0.1"}}"##,
+            &[],
+        ),
+        (
+            "unknown_format_ignored",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"x": {"type": "string", "format": "int32"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"x": "abc"}}"##,
+            &[],
+        ),
+        (
+            "embedded_resource_needs_type_meta",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"template": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"template": {"spec": {}}}}"##,
+            &[r##"spec.template.apiVersion: Required value"##, r##"spec.template.kind: Required value"##],
+        ),
+        (
+            "embedded_resource_bad_values",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"template": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"template": {"apiVersion": "a/b/c", "kind": "Bad_Kind", "metadata": {"name": "a/b", "namespace": "Bad"}}}}"##,
+            &[
+                r##"spec.template.apiVersion: Invalid value: "a/b/c": unexpected GroupVersion string: a/b/c"##,
+                r##"spec.template.kind: Invalid value: "Bad_Kind": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"##,
+                r##"spec.template.metadata.name: Invalid value: "a/b": may not contain '/'"##,
+                r##"spec.template.metadata.namespace: Invalid value: "Bad": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"##,
+            ],
+        ),
+        (
+            "root_metadata_name_rules",
+            r##"{"type": "object", "properties": {"metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 5, "pattern": "^a"}}}}}"##,
+            r##"{"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "bcdefgh"}}"##,
+            &[r##"metadata.name: Too long: may not be more than 5 bytes"##],
+        ),
+        (
+            "root_meta_fields_not_validated",
+            r##"{"type": "object", "properties": {"spec": {"type": "object"}}}"##,
+            r##"{"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x", "labels": {"a": "b"}}, "spec": {}}"##,
+            &[],
+        ),
+        (
+            "valid_object",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1}, "image": {"type": "string"}}, "required": ["image"]}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"replicas": 2, "image": "nginx"}}"##,
+            &[],
+        ),
+    ];
+
+    /// `(name, schema, object, decoded object, dropped paths)`: pruning then defaulting,
+    /// as kube-apiserver v1.37.2 decodes a custom resource.
+    const DECODE_CASES: &[(&str, &str, &str, &str, &[&str])] = &[
+        (
+            "nested_unknown_fields",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"type": "string"}}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"a": {"b": "x", "c": 1}, "d": 2}, "status": {"x": 1}, "extra": true}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"a": {"b": "x"}}}"##,
+            &[r##"extra"##, r##"spec.a.c"##, r##"spec.d"##, r##"status"##],
+        ),
+        (
+            "arrays_of_objects",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"l": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "string"}}}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"l": [{"n": "a", "x": 1}, {"y": {"z": 1}}]}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"l": [{"n": "a"}, {}]}}"##,
+            &[r##"spec.l[0].x"##, r##"spec.l[1].y"##],
+        ),
+        (
+            "preserve_unknown_fields",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"typed": {"type": "object", "properties": {"k": {"type": "string"}}}}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"free": {"anything": {"deep": [1, 2]}, "typed": {"k": "v", "drop": 1}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"free": {"anything": {"deep": [1, 2]}, "typed": {"k": "v"}}}}"##,
+            &[r##"spec.free.typed.drop"##],
+        ),
+        (
+            "preserve_at_root",
+            r##"{"type": "object", "x-kubernetes-preserve-unknown-fields": true}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"x": 1}, "other": {"y": null}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"x": 1}, "other": {"y": null}}"##,
+            &[],
+        ),
+        (
+            "embedded_resource_keeps_type_meta",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"template": {"type": "object", "x-kubernetes-embedded-resource": true, "properties": {"spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "junk": 1}, "spec": {"replicas": 1, "extra": 2}, "status": {}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"replicas": 1}}}}"##,
+            &[r##"spec.template.metadata.junk"##, r##"spec.template.spec.extra"##, r##"spec.template.status"##],
+        ),
+        (
+            "root_metadata_unknown_fields",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {}}}}"##,
+            r##"{"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x", "bogus": 1, "creationTimestamp": null}, "spec": {}}"##,
+            r##"{"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x"}, "spec": {}}"##,
+            &[r##"metadata.bogus"##],
+        ),
+        (
+            "additional_properties_true_empties_objects",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"m": {"type": "object", "additionalProperties": true}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"m": {"a": 1, "b": {"c": 2}, "d": [{"e": 1}]}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"m": {"a": 1, "b": {}, "d": [{}]}}}"##,
+            &[r##"spec.m.b.c"##, r##"spec.m.d[0].e"##],
+        ),
+        (
+            "nulls_without_default_are_dropped",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string", "nullable": true}, "c": {"type": "string", "default": "x"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"a": null, "b": null, "c": null}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"b": null, "c": "x"}}"##,
+            &[],
+        ),
+        (
+            "defaults_nested",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string", "default": "x"}, "b": {"type": "object", "default": {}, "properties": {"c": {"type": "integer", "default": 3}}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"a": "x", "b": {"c": 3}}}"##,
+            &[],
+        ),
+        (
+            "defaults_in_arrays",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"ports": {"type": "array", "items": {"type": "object", "properties": {"port": {"type": "integer", "default": 80}, "name": {"type": "string"}}}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"ports": [{}, {"port": 443}, {"name": "dns"}]}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"ports": [{"port": 80}, {"port": 443}, {"name": "dns", "port": 80}]}}"##,
+            &[],
+        ),
+        (
+            "defaults_in_additional_properties",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"m": {"type": "object", "additionalProperties": {"type": "object", "properties": {"r": {"type": "integer", "default": 1}}}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"m": {"a": {}, "b": {"r": 5}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"m": {"a": {"r": 1}, "b": {"r": 5}}}}"##,
+            &[],
+        ),
+        (
+            "default_replaces_null_items",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"l": {"type": "array", "items": {"type": "string", "default": "d"}}, "m": {"type": "object", "additionalProperties": {"type": "string", "default": "e"}}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"l": ["a", null], "m": {"k": null}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"l": ["a", "d"], "m": {"k": "e"}}}"##,
+            &[],
+        ),
+        (
+            "default_for_missing_spec",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "default": {"a": 1}, "properties": {"a": {"type": "integer"}, "b": {"type": "integer", "default": 2}}}}}"##,
+            r##"{"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x"}}"##,
+            r##"{"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x"}, "spec": {"a": 1, "b": 2}}"##,
+            &[],
+        ),
+        (
+            "big_integers_become_floats",
+            r##"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "number"}}}}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 18446744073709551615}}"##,
+            r##"{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "x"}, "spec": {"n": 1.8446744073709552e+19}}"##,
+            &[],
+        ),
+    ];
+
+    #[test]
+    fn validate_matches_kube_apiserver() {
+        for (name, schema, obj, want) in VALIDATE_CASES {
+            let schema = parse(schema);
+            let mut obj = parse(obj);
+            prune(&mut obj, &schema);
+            default(&mut obj, &schema);
+            assert_eq!(texts(&validate(&obj, &schema)), *want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn decode_matches_kube_apiserver() {
+        for (name, schema, obj, want, dropped) in DECODE_CASES {
+            let schema = parse(schema);
+            let mut obj = parse(obj);
+            assert_eq!(prune(&mut obj, &schema), *dropped, "dropped paths, case {name}");
+            default(&mut obj, &schema);
+            assert_eq!(obj, parse(want), "case {name}");
+        }
+    }
+
+    #[test]
+    fn default_leaves_present_values_and_nullable_nulls() {
+        let schema = json!({"type": "object", "properties": {
+            "a": {"type": "string", "default": "x"},
+            "b": {"type": "string", "nullable": true, "default": "x"},
+            "c": {"type": "string", "default": "x"},
+        }});
+        let mut obj = json!({"a": "set", "b": null, "c": null});
+        default(&mut obj, &schema);
+        assert_eq!(obj, json!({"a": "set", "b": null, "c": "x"}));
+    }
+
+    #[test]
+    fn check_structural_paths_start_at_open_api_v3_schema() {
+        let schema = json!({"type": "object", "properties": {"spec": {"properties": {"x": {"type": "string", "pattern": "(["}}}}});
+        assert_eq!(
+            texts(&check_structural(&schema)),
+            [
+                r#"openAPIV3Schema.properties[spec].properties[x].pattern: Invalid value: "([": must be a valid regular expression, but isn't: error parsing regexp: missing closing ]: `[`"#,
+                "openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields",
+            ]
+        );
+        let ok = json!({"type": "object", "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            "port": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}});
+        assert_eq!(check_structural(&ok), []);
+        assert_eq!(
+            texts(&check_structural_at(
+                &json!({"type": "object", "additionalProperties": {"type": "string"}}),
+                "spec.x"
+            )),
+            ["spec.x.additionalProperties: Forbidden: must not be used at the root"]
+        );
+    }
+
+    #[test]
+    fn check_structural_refuses_wrongly_typed_keywords() {
+        let schema = json!({"type": "object", "properties": {"a": {"type": "integer", "minimum": "5", "required": "x"}}, "maxLength": 1.5});
+        assert_eq!(
+            texts(&check_structural(&schema)),
+            [
+                r#"openAPIV3Schema.properties[a].minimum: Invalid value: "5": must be a number"#,
+                r#"openAPIV3Schema.properties[a].required: Invalid value: "x": must be an array of strings"#,
+                "openAPIV3Schema.maxLength: Invalid value: 1.5: must be an integer",
+            ]
+        );
+        assert_eq!(
+            texts(&check_structural(&json!("object"))),
+            [r#"openAPIV3Schema: Invalid value: "object": must be an object"#]
+        );
+    }
+
+    #[test]
+    fn field_errors_render_values_like_go() {
+        let cases: Vec<(FieldError, &str)> = vec![
+            (FieldError::required("spec.name", ""), "spec.name: Required value"),
+            (
+                FieldError::required("metadata.name", "name or generateName is required"),
+                "metadata.name: Required value: name or generateName is required",
+            ),
+            (FieldError::forbidden("spec.x", "not allowed"), "spec.x: Forbidden: not allowed"),
+            (
+                FieldError::invalid_str("a", "say \"hi\"\n\tü\u{7f}\u{200b}", "d"),
+                r#"a: Invalid value: "say \"hi\"\n\tü\x7f\u200b": d"#,
+            ),
+            (FieldError::invalid("a", &json!(1_000_000.0), "d"), "a: Invalid value: 1e+06: d"),
+            (FieldError::invalid("a", &json!(123456.0), "d"), "a: Invalid value: 123456: d"),
+            (FieldError::invalid("a", &json!(-0.00001), "d"), "a: Invalid value: -1e-05: d"),
+            (FieldError::invalid("a", &json!(7), "d"), "a: Invalid value: 7: d"),
+            (FieldError::invalid("a", &json!(true), "d"), "a: Invalid value: true: d"),
+            (FieldError::invalid("a", &Value::Null, "d"), "a: Invalid value: null: d"),
+            (
+                FieldError::invalid("a", &json!({"z": [1, 2.5], "a": "<&>"}), "d"),
+                r#"a: Invalid value: {"a":"\u003c\u0026\u003e","z":[1,2.5]}: d"#,
+            ),
+            (
+                FieldError::not_supported("spec.scope", &json!("Global"), &["Cluster", "Namespaced"]),
+                r#"spec.scope: Unsupported value: "Global": supported values: "Cluster", "Namespaced""#,
+            ),
+            (FieldError::too_long("s", 1), "s: Too long: may not be more than 1 byte"),
+            (FieldError::too_long("s", 5), "s: Too long: may not be more than 5 bytes"),
+            (FieldError::too_many("l", Some(4), 3), "l: Too many: 4: must have at most 3 items"),
+            (FieldError::duplicate("l[1]", &json!("x")), r#"l[1]: Duplicate value: "x""#),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want);
+        }
+        assert_eq!(FieldError::too_many("l", Some(4), 3).kind.reason(), "FieldValueTooMany");
+    }
+
+    #[test]
+    fn go_number_formatting() {
+        for (f, v, j) in [
+            (0.0, "0", "0"),
+            (1.5, "1.5", "1.5"),
+            (100000.0, "100000", "100000"),
+            (1e6, "1e+06", "1000000"),
+            (1234567.0, "1.234567e+06", "1234567"),
+            (0.0001, "0.0001", "0.0001"),
+            (0.00001, "1e-05", "0.00001"),
+            (1e-7, "1e-07", "1e-7"),
+            (1e21, "1e+21", "1e+21"),
+            (-2.5, "-2.5", "-2.5"),
+        ] {
+            assert_eq!(go_float(f), v, "%v of {f}");
+            assert_eq!(go_json(&json!(f)), j, "json of {f}");
+        }
+    }
+
+    #[test]
+    fn to_status_is_kubes_invalid_status() {
+        let one = to_status("stable.example.com", "CronTab", "x", &[FieldError::required("spec.name", "")]);
+        assert_eq!(one["message"], r#"CronTab.stable.example.com "x" is invalid: spec.name: Required value"#);
+        let errs = [
+            FieldError::required("spec.name", ""),
+            FieldError::invalid_str("spec.color", "pink", "nope"),
+            FieldError::required("spec.name", ""),
+        ];
+        let st = to_status("stable.example.com", "CronTab", "x", &errs);
+        assert_eq!(
+            st,
+            json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": r#"CronTab.stable.example.com "x" is invalid: [spec.name: Required value, spec.color: Invalid value: "pink": nope]"#,
+                "reason": "Invalid",
+                "details": {"name": "x", "group": "stable.example.com", "kind": "CronTab", "causes": [
+                    {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.name"},
+                    {"reason": "FieldValueInvalid", "message": r#"Invalid value: "pink": nope"#, "field": "spec.color"},
+                    {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.name"},
+                ]},
+                "code": 422,
+            })
+        );
+        let core = to_status("", "Pod", "", &[]);
+        assert_eq!(core["message"], r#"Pod "" is invalid"#);
+        assert_eq!(core["details"], json!({"kind": "Pod", "causes": []}));
+    }
+
+    #[test]
+    fn patterns_have_go_semantics() {
+        let matches: &[(&str, &[(&str, bool)])] = &[
+            (r"^\d+$", &[("123", true), ("١٢٣", false)]),
+            (r"^\w+$", &[("hello_1", true), ("héllo", false)]),
+            (r"^\s$", &[(" ", true), ("\u{a0}", false), ("\u{b}", false)]),
+            (r"\bb", &[("a b", true), ("éb", true)]),
+            ("a{2}", &[("aa", true), ("a{2}", false)]),
+            ("x{", &[("x{", true)]),
+            ("{x}", &[("{x}", true)]),
+            (r"\Qa.b\E", &[("a.b", true), ("axb", false)]),
+            ("[a&&b]", &[("&", true), ("b", true)]),
+            ("[[a]", &[("[", true), ("]", false)]),
+            ("[+--]", &[(",", true)]),
+            (r"^[[:alpha:]]+$", &[("abc", true), ("ab1", false)]),
+            (r"^\p{Greek}+$", &[("Ωμέγα", true), ("abc", false)]),
+            (r"^\pL$", &[("é", true), ("1", false)]),
+            (r"^\p{letter}$", &[("é", true)]),
+            (r"^\p{Cs}$", &[("a", false)]),
+            (r"^\101$", &[("A", true)]),
+            (r"^\x41\x{42}$", &[("AB", true)]),
+            ("(?i)abc", &[("ABC", true)]),
+            ("^(?P<name>a)(?<other>b)$", &[("ab", true)]),
+            (r"^(a+)+$", &[(&"a".repeat(5000), true)]),
+        ];
+        for (p, cases) in matches {
+            let re = compile_pattern(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+            for (s, want) in *cases {
+                assert_eq!(re.is_match(s), *want, "{p} on {s:?}");
+            }
+        }
+        for (p, want) in [
+            ("([", "error parsing regexp: missing closing ]: `[`"),
+            ("a)", "error parsing regexp: unexpected ): `a)`"),
+            ("(a", "error parsing regexp: missing closing ): `(a`"),
+            ("a{1001}", "error parsing regexp: invalid repeat count: `{1001}`"),
+            ("a{2,1}", "error parsing regexp: invalid repeat count: `{2,1}`"),
+            ("a**", "error parsing regexp: invalid nested repetition operator: `**`"),
+            ("x{2}{3}", "error parsing regexp: invalid nested repetition operator: `{2}{3}`"),
+            ("(*)", "error parsing regexp: missing argument to repetition operator: `*`"),
+            (r"\y", r"error parsing regexp: invalid escape sequence: `\y`"),
+            (r"\8", r"error parsing regexp: invalid escape sequence: `\8`"),
+            (r"\x{110000}", r"error parsing regexp: invalid escape sequence: `\x{110000`"),
+            ("(?=x)", "error parsing regexp: invalid or unsupported Perl syntax: `(?=`"),
+            ("(?x)a", "error parsing regexp: invalid or unsupported Perl syntax: `(?x`"),
+            ("(?<n", "error parsing regexp: invalid named capture: `(?<n`"),
+            ("[z-a]", "error parsing regexp: invalid character class range: `z-a`"),
+            ("[[:foo:]]", "error parsing regexp: invalid character class range: `[:foo:]`"),
+            (r"\p{Foo}", r"error parsing regexp: invalid character class range: `\p{Foo}`"),
+            ("\\", "error parsing regexp: trailing backslash at end of expression: ``"),
+        ] {
+            assert_eq!(compile_pattern(p).err().as_deref(), Some(want), "{p}");
+        }
+    }
+
+    #[test]
+    fn formats_match_kube_openapi() {
+        for (format, value, ok) in [
+            ("datetime", "2024-01-02T03:04:05Z", true),
+            ("datetime", "2024-01-02T03:04:05.123+01:00", true),
+            ("datetime", "2024-01-02t03:04:05z", true),
+            ("datetime", "2024-01-02 03:04:05Z", false),
+            ("datetime", "2024-02-30T00:00:00Z", false),
+            ("date", "2024-02-29", true),
+            ("date", "2023-02-29", false),
+            ("uuid", "123E4567E89B12D3A456426614174000", true),
+            ("uuid4", "123e4567-e89b-12d3-a456-426614174000", false),
+            ("byte", "aGVsbG8=", true),
+            ("byte", "aGVsbG8", false),
+            ("ipv4", "01.2.3.4", true),
+            ("ipv4", "::ffff:1.2.3.4", true),
+            ("ipv6", "1.2.3.4", false),
+            ("cidr", "010.0.0.0/8", true),
+            ("cidr", "10.0.0.0/33", false),
+            ("hostname", "xn--bcher-kva.example", true),
+            ("hostname", "-a.com", false),
+            ("email", "A <a@b.com>", true),
+            ("email", "a@", false),
+            ("uri", "/relative", true),
+            ("uri", "relative", false),
+            ("uri", "http://a:xx/", false),
+            ("mac", "0123.4567.89ab", true),
+            ("mac", "01:23:45:67:89", false),
+            ("duration", "1h2m", true),
+            ("duration", "5 days", true),
+            ("duration", "abc", false),
+            ("isbn", "978-0321751041", true),
+            ("creditcard", "4111-1111-1111-1111", true),
+            ("creditcard", "4111111111111112", false),
+            ("ssn", "123-45-6789", true),
+            ("hexcolor", "#ffff", false),
+            ("rgbcolor", "rgb( 1 , 2 , 3 )", true),
+            ("bsonobjectid", "507f1f77bcf86cd799439011", true),
+            ("k8sshortname", "my-name", true),
+            ("k8sshortname", "My-Name", false),
+            ("k8slongname", "a.b-c.d", true),
+        ] {
+            assert_eq!(format_valid(format, value), ok, "{format} {value:?}");
+        }
+    }
+
+    #[test]
+    fn valid_field_path_resolves_like_kube() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "a.b": {"type": "string"}, "m": {"type": "object", "additionalProperties": {"type": "integer"}}}}}});
+        assert_eq!(valid_field_path(".spec['a.b']", &schema, true).map(|(p, _)| p), Ok("spec.a.b".to_string()));
+        assert_eq!(
+            valid_field_path(".spec.m.k", &schema, true).map(|(p, s)| (p, s["type"].clone())),
+            Ok(("spec.m[k]".into(), json!("integer")))
+        );
+        assert_eq!(
+            valid_field_path(".spec.x", &schema, true).err().as_deref(),
+            Some("does not refer to a valid field")
+        );
+        assert_eq!(valid_field_path("spec", &schema, true).err().as_deref(), Some("expected [ or . but got: spec"));
+        assert_eq!(
+            valid_field_path(".spec['a.b']", &schema, false).err().as_deref(),
+            Some("array notation is not allowed")
+        );
+    }
+
+    #[test]
+    fn hostile_deep_schema_is_an_error_not_a_stack_overflow() {
+        let mut schema = json!({"type": "string"});
+        let mut obj = json!("leaf");
+        for _ in 0..150 {
+            schema = json!({"type": "object", "properties": {"a": schema}});
+            obj = json!({"a": obj});
+        }
+        let errs = check_structural(&schema);
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].path.starts_with("openAPIV3Schema.properties[a].properties[a]"));
+        assert!(
+            errs[0].to_string().ends_with("Forbidden: must not be nested more than 100 levels deep"),
+            "{}",
+            errs[0]
+        );
+        let errs = validate(&obj, &schema);
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].to_string().ends_with("Forbidden: must not be nested more than 100 levels deep"),
+            "{}",
+            errs[0]
+        );
+        let mut pruned = obj.clone();
+        prune(&mut pruned, &schema);
+        default(&mut pruned, &schema);
+        drop_deep(pruned);
+        drop_deep(obj);
+        drop_deep(schema);
+    }
+
+    #[test]
+    fn hostile_deep_data_is_bounded() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "additionalProperties": true},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            "e": {"x-kubernetes-preserve-unknown-fields": true, "enum": ["a"]},
+        }});
+        // serde_json clones, serializes (json!) and drops recursively: build by hand.
+        let deep = || {
+            let mut v = Value::Null;
+            for i in 0..20_000 {
+                v = if i % 2 == 1 {
+                    Value::Array(vec![v])
+                } else {
+                    let mut m = Map::new();
+                    m.insert("k".into(), v);
+                    m.insert("u".into(), Value::from(u64::MAX));
+                    Value::Object(m)
+                };
+            }
+            v
+        };
+        let mut obj = json!({"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x"}, "spec": {}, "status": {}});
+        obj["spec"]["d"] = deep();
+        obj["status"]["d"] = deep();
+        obj["e"] = deep();
+        let dropped = prune(&mut obj, &schema);
+        default(&mut obj, &schema);
+        let errs = texts(&validate(&obj, &schema));
+        drop_deep(obj); // before asserting: unwinding would drop it on this stack
+        assert_eq!(dropped, ["spec.d[0].k", "spec.d[0].u"]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        // The bad value is rendered, cut off (as null) 400 levels down.
+        assert!(errs[0].starts_with(r#"e: Unsupported value: [{"k":[{"k":"#), "{}", errs[0]);
+        assert!(errs[0].contains(r#"{"k":[null],"u":18446744073709552000}"#), "{}", errs[0]);
+        assert!(errs[0].ends_with(r#"}]: supported values: "a""#), "{}", errs[0]);
+        assert!(errs[0].len() < 20_000);
+    }
+
+    #[test]
+    fn hostile_huge_patterns_compile_or_fail_cleanly() {
+        let alternatives: Vec<String> = (0..20_000).map(|i| format!("value{i}")).collect();
+        let big = format!("^({})$", alternatives.join("|"));
+        match compile_pattern(&big) {
+            Ok(re) => assert!(re.is_match("value19999")),
+            Err(e) => assert!(e.starts_with("error parsing regexp: expression too large"), "{e}"),
+        }
+        let blowup = "(((a{100}){100}){100}){100}";
+        let err = compile_pattern(blowup).unwrap_err();
+        assert!(err.starts_with("error parsing regexp:"), "{err}");
+        let schema = json!({"type": "object", "properties": {"s": {"type": "string", "pattern": blowup}}});
+        let errs = check_structural(&schema);
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].to_string().starts_with("openAPIV3Schema.properties[s].pattern: Invalid value:"),
+            "{}",
+            errs[0]
+        );
+        // A schema with a bad pattern never reaches validate through a CRD, but if it
+        // does, the value is reported invalid, as kube-openapi does.
+        let errs = validate(&json!({"s": "x"}), &schema);
+        assert!(errs[0].to_string().contains(", but pattern is invalid: error parsing regexp:"), "{}", errs[0]);
     }
 }

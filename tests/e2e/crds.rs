@@ -77,7 +77,11 @@ fn a_kubectl_session_with_a_tenant_crd() {
     kubectl(p, &kc, &["wait", "--for=condition=Established", &format!("crd/widgets.{group}"), "--timeout=30s"]);
     let resources = kubectl(p, &kc, &["api-resources", "--api-group", group, "--no-headers"]);
     assert!(resources.contains("widgets") && resources.contains("wd") && resources.contains("Widget"), "{resources}");
+    // Updating the CRD (a schema change) goes through kube's update validation.
+    let updated = kubectl_stdin(&kc, &["apply", "-f", "-"], &widget_crd(group, "remark"));
+    assert!(updated.contains("configured"), "{updated}");
     let explained = kubectl(p, &kc, &["explain", "widgets.spec"]);
+    assert!(explained.contains("remark"), "{explained}");
     assert!(explained.contains("size") && explained.contains("color"), "{explained}");
 
     kubectl(p, &kc, &["create", "ns", "shop"]);
