@@ -20,8 +20,14 @@ use crate::flowcontrol::{self, FlowControl, Permit, RejectReason};
 use crate::policy::TenantLimits;
 use crate::request_info::{RequestInfo, Verb};
 
-/// Longest a LIST keeps its seats while a slow client reads the response.
-const MAX_SEAT_HOLD: Duration = Duration::from_secs(30);
+/// Longest a request keeps its seats while a slow client reads the response:
+/// after this the upstream work is long done and only the client is slow, so
+/// its seats go to others (the response keeps streaming).
+const MAX_SEAT_HOLD: Duration = Duration::from_secs(5);
+/// How much of a response vcproxy reads ahead of a slow client, so the
+/// request's seats can be released once upstream has answered.
+const READ_AHEAD_BYTES: usize = 8 << 20;
+
 /// Response bytes a LIST seat stands for, when learning LIST widths.
 const BYTES_PER_SEAT: u64 = 1 << 20;
 
@@ -183,15 +189,54 @@ impl Admission {
                 }
             });
         }
-        crate::body::boxed(Admitted {
+        let holds_seats = held.lock().unwrap().as_ref().is_some_and(|p| !p.is_released());
+        let admitted = crate::body::boxed(Admitted {
             inner: body,
             held,
             slot: ticket.slot,
             list_key: ticket.list_key,
             bytes: 0,
             admission: self.clone(),
-        })
+        });
+        if holds_seats {
+            // Read the response ahead of the client (up to a budget), so seats
+            // go back when upstream is done, not when a slow client is.
+            decoupled(admitted, READ_AHEAD_BYTES)
+        } else {
+            admitted
+        }
     }
+}
+
+/// A body read by a task of its own into a buffer of at most `budget` bytes;
+/// the client reads from the buffer at its own pace. If the client goes away
+/// the task stops and drops the inner body (releasing what it holds).
+fn decoupled(mut inner: ProxyBody, budget: usize) -> ProxyBody {
+    use http_body_util::BodyExt;
+    use tokio::sync::Semaphore;
+    type Item = Result<http_body::Frame<Bytes>, BoxError>;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(Item, u32)>();
+    let room = Arc::new(Semaphore::new(budget));
+    let producer_room = room.clone();
+    tokio::spawn(async move {
+        while let Some(frame) = inner.frame().await {
+            let n = frame.as_ref().ok().and_then(|f| f.data_ref()).map_or(0, |d| d.len().min(budget)) as u32;
+            match producer_room.clone().acquire_many_owned(n).await {
+                Ok(permit) => permit.forget(), // given back when the client takes the frame
+                Err(_) => return,
+            }
+            let failed = frame.is_err();
+            if tx.send((frame, n)).is_err() || failed {
+                return; // the client went away, or upstream failed
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold((rx, room), |(mut rx, room)| async move {
+        let (item, n) = rx.recv().await?;
+        room.add_permits(n as usize);
+        Some((item, (rx, room)))
+    });
+    crate::body::boxed(http_body_util::StreamBody::new(stream))
 }
 
 fn too_many(tenant: &str, why: &str, retry_after: u64) -> ApiError {

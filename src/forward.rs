@@ -125,7 +125,12 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
         _ => body::boxed(incoming),
     };
 
-    let resp = p.upstream.send(Request::from_parts(parts, body), &p.metrics).await?;
+    let upstream_req = Request::from_parts(parts, body);
+    let resp = if info.long_running {
+        p.upstream.send_long_running(upstream_req, &p.metrics).await?
+    } else {
+        p.upstream.send(upstream_req, &p.metrics).await?
+    };
     let (mut parts, upstream_body) = resp.into_parts();
     if !is_json(&parts.headers) {
         // Logs and other plain-text answers carry no objects to translate.

@@ -80,33 +80,42 @@ pub fn stamp_identity(headers: &mut HeaderMap, identity: &Identity) -> Result<()
     Ok(())
 }
 
-/// The pooled HTTP/2 client for the super apiserver.
+/// The pooled HTTP/2 clients for the super apiserver.
 pub struct Upstream {
+    /// Short requests (GET, LIST, writes).
     client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    /// Watches and other long-running streams, on HTTP/2 connections of their
+    /// own: hundreds of open watches on the connection short requests use would
+    /// eat its stream limit and flow-control window and stall those requests
+    /// (while they hold fair-queue seats).
+    long_running: Client<HttpsConnector<HttpConnector>, ProxyBody>,
     base: Uri,
 }
 
 impl Upstream {
     pub fn new(config: &Config) -> anyhow::Result<Upstream> {
+        let client = |tls: rustls::ClientConfig| {
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_connect_timeout(Some(Duration::from_secs(5)));
+            http.set_nodelay(true);
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_only()
+                .enable_http2()
+                .wrap_connector(http);
+            Client::builder(TokioExecutor::new())
+                .http2_only(true)
+                .timer(TokioTimer::new())
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .http2_keep_alive_timeout(Duration::from_secs(10))
+                .http2_adaptive_window(true)
+                .build(connector)
+        };
         let tls = crate::tls::upstream_client_config(config)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .http2_keep_alive_timeout(Duration::from_secs(10))
-            .build(connector);
-        Ok(Upstream { client, base: config.upstream.url.clone() })
+        Ok(Upstream { client: client(tls.clone()), long_running: client(tls), base: config.upstream.url.clone() })
     }
 
     /// The absolute upstream URI for a tenant-relative path and query.
@@ -119,9 +128,27 @@ impl Upstream {
 
     /// Sends a request (URI and headers already final) and returns the response head
     /// with its streaming body.
-    pub async fn send(&self, mut req: Request<ProxyBody>, metrics: &Metrics) -> Result<Response<Incoming>, ApiError> {
+    pub async fn send(&self, req: Request<ProxyBody>, metrics: &Metrics) -> Result<Response<Incoming>, ApiError> {
+        self.send_on(&self.client, req, metrics).await
+    }
+
+    /// Like [`send`](Self::send), for watches and other long-running streams.
+    pub async fn send_long_running(
+        &self,
+        req: Request<ProxyBody>,
+        metrics: &Metrics,
+    ) -> Result<Response<Incoming>, ApiError> {
+        self.send_on(&self.long_running, req, metrics).await
+    }
+
+    async fn send_on(
+        &self,
+        client: &Client<HttpsConnector<HttpConnector>, ProxyBody>,
+        mut req: Request<ProxyBody>,
+        metrics: &Metrics,
+    ) -> Result<Response<Incoming>, ApiError> {
         *req.version_mut() = Version::HTTP_2;
-        let mut resp = self.client.request(req).await.map_err(|e| {
+        let mut resp = client.request(req).await.map_err(|e| {
             tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
             if e.is_connect() {
                 ApiError::service_unavailable("the super apiserver is unreachable; retry shortly")

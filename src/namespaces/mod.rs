@@ -136,7 +136,12 @@ async fn list_or_watch(
     }
     crate::stack::negotiate_accept(&mut accept)?;
     let req = Request::get(p.upstream.uri(&path)?).header(header::ACCEPT, accept[header::ACCEPT].clone());
-    let resp = p.upstream.send(req.body(body::empty()).map_err(internal)?, &p.metrics).await?;
+    let req = req.body(body::empty()).map_err(internal)?;
+    let resp = if info.verb == Verb::Watch {
+        p.upstream.send_long_running(req, &p.metrics).await?
+    } else {
+        p.upstream.send(req, &p.metrics).await?
+    };
     let (parts, upstream_body) = resp.into_parts();
     let tenant = tenant.to_string();
     if info.verb == Verb::Watch && parts.status == StatusCode::OK {

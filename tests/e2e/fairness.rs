@@ -182,9 +182,11 @@ async fn seats_come_back_when_a_client_disconnects_mid_response() {
     let (tenant, kc) = tenant_on(&p, "dc");
     let token = token_of(&kc);
     let mut conn = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
-    // ~6 MB of configmaps, more than the HTTP/2 windows hold.
+    // ~20 MB of configmaps: more than vcproxy reads ahead of a client (8 MiB)
+    // plus what the HTTP/2 windows hold,
+    // so the seat stays held while this client does not read.
     let blob = "x".repeat(200 * 1024);
-    for i in 0..30 {
+    for i in 0..100 {
         let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("big{i}")}, "data": {"blob": blob}});
         let req = Request::post(format!("{}/clusters/{tenant}/api/v1/namespaces/default/configmaps", p.url()))
             .header("authorization", format!("Bearer {token}"))
