@@ -5,11 +5,17 @@
 //!   bodies next to a plain byte copy (in memory, no servers).
 //! - `latency` ([`latency`]) — GET/LIST p50/p99 and req/s through vcproxy vs directly against a
 //!   real kube-apiserver, and vcproxy's RSS while serving a ~50 MB LIST.
+//! - `crd` ([`crdbench`]) — custom resources of a tenant CRD through vcproxy vs the same CRD in
+//!   kube-apiserver: create/get/list throughput and latency, watch event latency.
+//! - `run SCENARIO` ([`harness`]) — the multi-tenant load-test harness: vcproxy's fair queuing
+//!   vs kube-apiserver's API Priority and Fairness on the same load.
 //!
 //! Run from the workspace root: `cargo run -p bench --release -- <subcommand> [options]`.
 
 mod client;
+mod crdbench;
 mod fixtures;
+mod harness;
 mod latency;
 mod report;
 mod rewrite;
@@ -52,10 +58,28 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Custom resources of a tenant CRD through vcproxy vs the same CRD directly in kube-apiserver
+    /// (create/get/list/watch; starts a real control plane and vcproxy).
+    Crd {
+        #[command(flatten)]
+        args: crdbench::CrdArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Load-test harness: run a multi-tenant scenario (noisy-neighbour, weighted-shares,
+    /// list-storm, slow-readers, watch-storm) against vcproxy and/or the apiserver with APF, and
+    /// report fairness, per-tenant latency and 429s with SVG plots.
+    Run {
+        #[command(flatten)]
+        args: harness::RunArgs,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Run { args } = &cli.command {
+        return harness::run(args);
+    }
     let started = Instant::now();
     let (info, common, report) = match &cli.command {
         Command::Rewrite { args, common } => {
@@ -66,6 +90,11 @@ fn main() -> anyhow::Result<()> {
             let info = report::RunInfo::new("latency");
             (info, common, latency::run(args)?)
         }
+        Command::Crd { args, common } => {
+            let info = report::RunInfo::new("crd");
+            (info, common, crdbench::run(args)?)
+        }
+        Command::Run { .. } => unreachable!("handled above"),
     };
     let out = common.out.clone().unwrap_or_else(|| info.default_out_dir());
     report::emit(&info, report, started.elapsed(), &out)
