@@ -58,47 +58,7 @@ impl Reply {
 impl Client {
     /// Connects to `base_url` (`https://host:port`), trusting only `ca_file`.
     pub async fn connect(base_url: &str, ca_file: &Path, auth: &Auth) -> anyhow::Result<Client> {
-        let uri: http::Uri = base_url.parse().with_context(|| format!("{base_url}: not a URL"))?;
-        if uri.scheme_str() != Some("https") {
-            bail!("{base_url}: only https URLs are supported");
-        }
-        let host = uri.host().ok_or_else(|| anyhow!("{base_url}: no host"))?.to_string();
-        let port = uri.port_u16().unwrap_or(443);
-
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(ca_file).with_context(|| format!("reading {}", ca_file.display()))? {
-            roots.add(cert?)?;
-        }
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-        let (mut config, bearer) = match auth {
-            Auth::Bearer(token) => {
-                let value = HeaderValue::from_str(&format!("Bearer {token}")).context("token is not a header value")?;
-                (builder.with_no_client_auth(), Some(value))
-            }
-            Auth::ClientCert { cert, key } => {
-                let certs = CertificateDer::pem_file_iter(cert)
-                    .with_context(|| format!("reading {}", cert.display()))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
-                (builder.with_client_auth_cert(certs, key)?, None)
-            }
-        };
-        config.alpn_protocols = vec![b"h2".to_vec()];
-
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .with_context(|| format!("connecting to {host}:{port}"))?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .with_context(|| format!("TLS handshake with {base_url}"))?;
-        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
-            bail!("{base_url} did not negotiate HTTP/2");
-        }
+        let (tls, bearer) = connect_tls(base_url, ca_file, auth).await?;
         let (send, conn) = http2::Builder::new(TokioExecutor::new())
             .handshake(TokioIo::new(tls))
             .await
@@ -177,4 +137,56 @@ impl Client {
     pub async fn post_json(&self, path: &str, body: impl Into<Bytes>) -> anyhow::Result<Reply> {
         self.send(Method::POST, path, Some((body.into(), "application/json")), true).await
     }
+}
+
+/// A TLS connection to `base_url` (`https://host:port`) that negotiated HTTP/2, trusting only
+/// `ca_file` and presenting `auth`'s client certificate if it has one; also the bearer header
+/// to send when `auth` is a token. Shared by every bench client.
+pub async fn connect_tls(
+    base_url: &str,
+    ca_file: &Path,
+    auth: &Auth,
+) -> anyhow::Result<(tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Option<HeaderValue>)> {
+    let uri: http::Uri = base_url.parse().with_context(|| format!("{base_url}: not a URL"))?;
+    if uri.scheme_str() != Some("https") {
+        bail!("{base_url}: only https URLs are supported");
+    }
+    let host = uri.host().ok_or_else(|| anyhow!("{base_url}: no host"))?.to_string();
+    let port = uri.port_u16().unwrap_or(443);
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).with_context(|| format!("reading {}", ca_file.display()))? {
+        roots.add(cert?)?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let (mut config, bearer) = match auth {
+        Auth::Bearer(token) => {
+            let value = HeaderValue::from_str(&format!("Bearer {token}")).context("token is not a header value")?;
+            (builder.with_no_client_auth(), Some(value))
+        }
+        Auth::ClientCert { cert, key } => {
+            let certs = CertificateDer::pem_file_iter(cert)
+                .with_context(|| format!("reading {}", cert.display()))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
+            (builder.with_client_auth_cert(certs, key)?, None)
+        }
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .with_context(|| format!("connecting to {host}:{port}"))?;
+    tcp.set_nodelay(true)?;
+    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .with_context(|| format!("TLS handshake with {base_url}"))?;
+    if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+        bail!("{base_url} did not negotiate HTTP/2");
+    }
+    Ok((tls, bearer))
 }

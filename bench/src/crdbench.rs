@@ -25,7 +25,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context};
@@ -36,8 +35,6 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::Serialize;
 use serde_json::{json, Value};
 use vcproxy_testenv::{ControlPlane, Vcproxy};
@@ -557,37 +554,13 @@ fn case(op: Op, t: &Tgt, path: String, tally: Tally) -> CaseResult {
 // ---- watch ---------------------------------------------------------------------------
 
 /// An HTTP/2 connection whose response bodies are read as they stream (the shared [`Client`]
-/// reads every body to its end). Same TLS setup as `client.rs`.
+/// reads every body to its end), over the same TLS setup as `client.rs`.
 async fn h2_connect(
     base_url: &str,
     ca_file: &Path,
     auth: &Auth,
 ) -> anyhow::Result<(http2::SendRequest<Full<Bytes>>, Option<HeaderValue>)> {
-    let uri: http::Uri = base_url.parse().with_context(|| format!("{base_url}: not a URL"))?;
-    let host = uri.host().ok_or_else(|| anyhow!("{base_url}: no host"))?.to_string();
-    let port = uri.port_u16().unwrap_or(443);
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_file).with_context(|| format!("reading {}", ca_file.display()))? {
-        roots.add(cert?)?;
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
-    let (mut config, bearer) = match auth {
-        Auth::Bearer(token) => {
-            (builder.with_no_client_auth(), Some(HeaderValue::from_str(&format!("Bearer {token}"))?))
-        }
-        Auth::ClientCert { cert, key } => {
-            let certs = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
-            let key = PrivateKeyDer::from_pem_file(key)?;
-            (builder.with_client_auth_cert(certs, key)?, None)
-        }
-    };
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-    tcp.set_nodelay(true)?;
-    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+    let (tls, bearer) = crate::client::connect_tls(base_url, ca_file, auth).await?;
     let (send, conn) = http2::Builder::new(TokioExecutor::new()).handshake(TokioIo::new(tls)).await?;
     tokio::spawn(async move {
         let _ = conn.await;

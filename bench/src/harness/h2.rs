@@ -4,18 +4,15 @@
 //! slowly, and per-request status/latency without keeping bodies.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::Context;
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::client::Auth;
 
@@ -40,45 +37,7 @@ impl H2 {
     /// Connects to `base_url`, trusting `ca_file`. `window` bounds the HTTP/2 stream and
     /// connection receive windows (bytes), `None` keeps hyper's defaults.
     pub async fn connect(base_url: &str, ca_file: &Path, auth: &Auth, window: Option<u32>) -> anyhow::Result<H2> {
-        let uri: http::Uri = base_url.parse().with_context(|| format!("{base_url}: not a URL"))?;
-        if uri.scheme_str() != Some("https") {
-            bail!("{base_url}: only https URLs are supported");
-        }
-        let host = uri.host().ok_or_else(|| anyhow!("{base_url}: no host"))?.to_string();
-        let port = uri.port_u16().unwrap_or(443);
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(ca_file).with_context(|| format!("reading {}", ca_file.display()))? {
-            roots.add(cert?)?;
-        }
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-        let (mut config, bearer) = match auth {
-            Auth::Bearer(token) => {
-                let value = HeaderValue::from_str(&format!("Bearer {token}")).context("token is not a header value")?;
-                (builder.with_no_client_auth(), Some(value))
-            }
-            Auth::ClientCert { cert, key } => {
-                let certs = CertificateDer::pem_file_iter(cert)
-                    .with_context(|| format!("reading {}", cert.display()))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
-                (builder.with_client_auth_cert(certs, key)?, None)
-            }
-        };
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .with_context(|| format!("connecting to {host}:{port}"))?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .with_context(|| format!("TLS handshake with {base_url}"))?;
-        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
-            bail!("{base_url} did not negotiate HTTP/2");
-        }
+        let (tls, bearer) = crate::client::connect_tls(base_url, ca_file, auth).await?;
         let mut b = http2::Builder::new(TokioExecutor::new());
         if let Some(w) = window {
             b.initial_stream_window_size(w).initial_connection_window_size(w.max(65_535));
