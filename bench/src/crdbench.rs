@@ -40,6 +40,7 @@ use serde_json::{json, Value};
 use vcproxy_testenv::{ControlPlane, Vcproxy};
 
 use crate::client::{Auth, Client};
+use crate::measure::{vcproxy_bin, CaseResult, Target};
 use crate::report::{Report, Table};
 use crate::stats::Latency;
 
@@ -85,13 +86,6 @@ pub struct CrdArgs {
     pub max_duration: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Target {
-    Direct,
-    Vcproxy,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 enum Op {
@@ -99,20 +93,6 @@ enum Op {
     Get,
     List,
     Patch,
-}
-
-#[derive(Debug, Serialize)]
-struct CaseResult {
-    op: Op,
-    target: Target,
-    /// An example request path.
-    path: String,
-    requests: usize,
-    errors: usize,
-    elapsed_s: f64,
-    req_per_s: f64,
-    latency: Latency,
-    mean_response_bytes: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,21 +144,6 @@ impl Tgt<'_> {
         });
         Bytes::from(serde_json::to_vec(&body).expect("serialisable"))
     }
-}
-
-fn vcproxy_bin(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let path = match (arg, std::env::var_os("VCPROXY_BIN")) {
-        (Some(p), _) => p.to_path_buf(),
-        (None, Some(p)) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/vcproxy"),
-    };
-    if !path.is_file() {
-        bail!(
-            "vcproxy binary {} not found: build it first (cargo build --release -p vcproxy) or pass --vcproxy",
-            path.display()
-        );
-    }
-    Ok(path.canonicalize()?)
 }
 
 fn token_of(kubeconfig_yaml: &str) -> anyhow::Result<String> {
@@ -379,7 +344,7 @@ async fn measure(args: &CrdArgs, cp: &ControlPlane, proxy: &Vcproxy, token: Stri
     Ok(report(args, cases, watches, listed, crd_ready, cp.startup_time()))
 }
 
-fn print_case(r: &CaseResult) {
+fn print_case(r: &CaseResult<Op>) {
     eprintln!(
         "bench crd: {:?} {:?}: {} requests, {} errors, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
         r.op, r.target, r.requests, r.errors, r.req_per_s, r.latency.p50_ms, r.latency.p99_ms
@@ -504,7 +469,7 @@ async fn rounds<F>(
     args: &CrdArgs,
     ok: StatusCode,
     make: F,
-) -> Vec<CaseResult>
+) -> Vec<CaseResult<Op>>
 where
     F: Fn(&Tgt, usize) -> Req,
 {
@@ -536,7 +501,7 @@ where
         .collect()
 }
 
-fn case(op: Op, t: &Tgt, path: String, tally: Tally) -> CaseResult {
+fn case(op: Op, t: &Tgt, path: String, tally: Tally) -> CaseResult<Op> {
     let done = tally.samples.len();
     CaseResult {
         op,
@@ -662,7 +627,7 @@ async fn watcher(
     }
 }
 
-async fn watch_case(t: &Tgt<'_>, args: &CrdArgs, n_objects: usize) -> anyhow::Result<(CaseResult, WatchResult)> {
+async fn watch_case(t: &Tgt<'_>, args: &CrdArgs, n_objects: usize) -> anyhow::Result<(CaseResult<Op>, WatchResult)> {
     // The current resourceVersion, to watch from.
     let r = t.client.get_body(&format!("{}?limit=1", t.coll)).await?;
     ensure!(r.status == StatusCode::OK, "GET {}?limit=1: {}", t.coll, r.status);
@@ -760,7 +725,7 @@ async fn watch_case(t: &Tgt<'_>, args: &CrdArgs, n_objects: usize) -> anyhow::Re
 
 fn report(
     args: &CrdArgs,
-    cases: Vec<CaseResult>,
+    cases: Vec<CaseResult<Op>>,
     watches: Vec<WatchResult>,
     listed: Vec<usize>,
     crd_ready: Vec<Value>,

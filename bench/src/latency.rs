@@ -18,7 +18,7 @@
 //! The load client runs on a single-threaded tokio runtime so that it takes as little CPU as
 //! possible from the processes under test (all on the same machine).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ use vcproxy_testenv::{ControlPlane, Vcproxy};
 
 use crate::client::{Auth, Client};
 use crate::fixtures;
+use crate::measure::{vcproxy_bin, CaseResult, Target};
 use crate::report::{Report, Table};
 use crate::stats::{fmt_mb, mb_per_s, Latency};
 
@@ -76,32 +77,11 @@ pub struct LatencyArgs {
     pub skip_big: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Target {
-    Direct,
-    Vcproxy,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 enum Op {
     Get,
     List,
-}
-
-#[derive(Debug, Serialize)]
-struct CaseResult {
-    op: Op,
-    target: Target,
-    /// An example request path.
-    path: String,
-    requests: usize,
-    errors: usize,
-    elapsed_s: f64,
-    req_per_s: f64,
-    latency: Latency,
-    mean_response_bytes: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,22 +100,6 @@ struct BigListRun {
     rss_peak_kib: Option<u64>,
     rss_growth_kib: Option<u64>,
     hwm_reset: Option<bool>,
-}
-
-/// Where the vcproxy binary is: `--vcproxy`, `$VCPROXY_BIN`, or the workspace's release build.
-fn vcproxy_bin(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let path = match (arg, std::env::var_os("VCPROXY_BIN")) {
-        (Some(p), _) => p.to_path_buf(),
-        (None, Some(p)) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/vcproxy"),
-    };
-    if !path.is_file() {
-        bail!(
-            "vcproxy binary {} not found: build it first (cargo build --release -p vcproxy) or pass --vcproxy",
-            path.display()
-        );
-    }
-    Ok(path.canonicalize()?)
 }
 
 pub fn run(args: &LatencyArgs) -> anyhow::Result<Report> {
@@ -352,7 +316,7 @@ async fn run_op(
     direct: (&Client, Vec<String>),
     via: (&Client, Vec<String>),
     args: &LatencyArgs,
-) -> Vec<CaseResult> {
+) -> Vec<CaseResult<Op>> {
     let targets = [(Target::Direct, direct.0, Arc::new(direct.1)), (Target::Vcproxy, via.0, Arc::new(via.1))];
     for (_, client, paths) in &targets {
         phase(client, paths, args.warmup, args.concurrency, args.max_duration).await;
@@ -528,7 +492,7 @@ fn fmt_kib(kib: u64) -> String {
 
 fn report(
     args: &LatencyArgs,
-    cases: Vec<CaseResult>,
+    cases: Vec<CaseResult<Op>>,
     big: Vec<BigListRun>,
     rss_start: anyhow::Result<u64>,
     rss_after_cases: anyhow::Result<u64>,

@@ -17,6 +17,7 @@ mod crdbench;
 mod fixtures;
 mod harness;
 mod latency;
+mod measure;
 mod report;
 mod rewrite;
 mod stats;

@@ -69,17 +69,7 @@ pub fn policy_toml(sc: &Scenario, seats: u32, queue_length: u32) -> String {
     s
 }
 
-pub fn vcproxy_bin(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let path = match (arg, std::env::var_os("VCPROXY_BIN")) {
-        (Some(p), _) => p.to_path_buf(),
-        (None, Some(p)) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/vcproxy"),
-    };
-    if !path.is_file() {
-        bail!("vcproxy binary {} not found: cargo build --release -p vcproxy, or pass --vcproxy", path.display());
-    }
-    Ok(path.canonicalize()?)
-}
+pub use crate::measure::vcproxy_bin;
 
 /// Starts vcproxy with the scenario's policy (written to `out/policy.toml`) and creates the tenants.
 pub fn start_vcproxy(

@@ -1,0 +1,50 @@
+//! What the benchmarks that compare vcproxy with the apiserver share: the two
+//! targets, one measured case, and where the vcproxy binary is.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use serde::Serialize;
+
+use crate::stats::Latency;
+
+/// Which side a request went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// The apiserver itself.
+    Direct,
+    /// The same request through vcproxy.
+    Vcproxy,
+}
+
+/// One kind of request (`O`, the benchmark's own operation enum) against one target.
+#[derive(Debug, Serialize)]
+pub struct CaseResult<O> {
+    pub op: O,
+    pub target: Target,
+    /// An example request path.
+    pub path: String,
+    pub requests: usize,
+    pub errors: usize,
+    pub elapsed_s: f64,
+    pub req_per_s: f64,
+    pub latency: Latency,
+    pub mean_response_bytes: f64,
+}
+
+/// Where the vcproxy binary is: `--vcproxy`, `$VCPROXY_BIN`, or the workspace's release build.
+pub fn vcproxy_bin(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = match (arg, std::env::var_os("VCPROXY_BIN")) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(p)) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/vcproxy"),
+    };
+    if !path.is_file() {
+        bail!(
+            "vcproxy binary {} not found: build it first (cargo build --release -p vcproxy) or pass --vcproxy",
+            path.display()
+        );
+    }
+    Ok(path.canonicalize()?)
+}
