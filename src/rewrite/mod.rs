@@ -30,7 +30,7 @@ pub use fields::{fields_for, fields_for_kind, FieldKind, FieldSpec, KindFields, 
 pub use object::{rewrite_body, rewrite_object, Disposition};
 pub use patch::rewrite_patch;
 pub use selectors::{translate_field_selector, translate_label_selector};
-pub use stream::{ListRewriter, WatchRewriter};
+pub use stream::{ContinueSealer, ListRewriter, WatchRewriter};
 
 use crate::mapping::RESERVED_PREFIX;
 

@@ -184,7 +184,13 @@ pub struct ListRewriter<M> {
     kept: usize,
     dropped: usize,
     rows_without_object: bool,
+    /// Turns an upstream `metadata.continue` into the token the tenant sees (sealed: see
+    /// `crate::continue_token`). `None` keeps tokens as they are.
+    continue_sealer: Option<ContinueSealer>,
 }
+
+/// Maps an upstream continue token to the one the tenant receives.
+pub type ContinueSealer = Box<dyn Fn(&str) -> String + Send + Sync>;
 
 impl<M: NamespaceMapper> ListRewriter<M> {
     pub fn new(group: &str, resource: &str, dir: Direction, mapper: M) -> Self {
@@ -210,7 +216,14 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             kept: 0,
             dropped: 0,
             rows_without_object: false,
+            continue_sealer: None,
         }
+    }
+
+    /// Seals `metadata.continue` on the way to the tenant with `seal`.
+    pub fn seal_continue(mut self, seal: ContinueSealer) -> Self {
+        self.continue_sealer = Some(seal);
+        self
     }
 
     /// Keep Table rows that carry no `object` (`includeObject=None`). By default they are
@@ -392,12 +405,24 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                 self.generic = v.as_str() == Some("List");
                 self.emit(out, &buf)?;
             }
-            "metadata" if self.dir == Direction::ToVirtual && v.get("remainingItemCount").is_some() => {
+            "metadata" if self.dir == Direction::ToVirtual => {
+                // remainingItemCount counts objects the tenant may not see; continue names them.
+                let mut changed = false;
                 if let Value::Object(meta) = &mut v {
-                    meta.shift_remove("remainingItemCount");
+                    changed |= meta.shift_remove("remainingItemCount").is_some();
+                    if let (Some(seal), Some(Value::String(token))) = (&self.continue_sealer, meta.get_mut("continue")) {
+                        if !token.is_empty() {
+                            *token = seal(token);
+                            changed = true;
+                        }
+                    }
                 }
-                let meta = serde_json::to_vec(&v).expect("a Value always serialises");
-                self.emit(out, &meta)?;
+                if changed {
+                    let meta = serde_json::to_vec(&v).expect("a Value always serialises");
+                    self.emit(out, &meta)?;
+                } else {
+                    self.emit(out, &buf)?;
+                }
             }
             "columnDefinitions" => {
                 self.name_col = name_column(&v);
