@@ -147,9 +147,10 @@ impl ApiError {
         Bytes::from(serde_json::to_vec(&body).expect("a Status always serialises"))
     }
 
+    /// The Status response; vcproxy wrote it, so it is vetted for the tenant.
     pub fn into_response(self) -> Response<ProxyBody> {
         let body = self.status_json();
-        let mut builder = Response::builder();
+        let mut builder = Response::builder().extension(crate::media::Vetted::Json);
         if let Some(secs) = self.retry_after {
             builder = builder.header(header::RETRY_AFTER, secs);
         }

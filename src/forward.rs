@@ -21,8 +21,10 @@ use serde_json::Value;
 
 use crate::authn::Identity;
 use crate::body::{self, BoxError, ChunkRewriter, ProxyBody};
+use crate::continue_token::{ContinueTokens, TokenScope};
 use crate::error::ApiError;
 use crate::mapping;
+use crate::media::{self, Vetted};
 use crate::namespaces::cache::NamespaceCache;
 use crate::namespaces::MAX_BODY;
 use crate::request_info::{RequestInfo, Verb};
@@ -77,7 +79,8 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
     let (group, resource) = (info.api_group.as_str(), info.resource.as_str());
 
     let path = upstream_path(info, plan.super_ns.as_deref());
-    let query = translate_query(info, &mapper)?;
+    let scope = token_scope(info, &mapper.tenant, plan.super_ns.as_deref());
+    let query = translate_query(info, &mapper, &p.continue_tokens, &scope)?;
     let path_and_query = if query.is_empty() { path } else { format!("{path}?{query}") };
 
     if crate::upgrade::is_upgrade(req.headers()) {
@@ -87,13 +90,18 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
                 "protocol upgrades are only supported for exec, attach, portforward and proxy",
             ));
         }
-        return p.upgrades.forward(req, &path_and_query, plan.identity).await;
+        let resp = p.upgrades.forward(req, &path_and_query, plan.identity).await?;
+        return Ok(media::vetted(resp, Vetted::Opaque));
     }
 
     let (mut parts, incoming) = req.into_parts();
     parts.uri = p.upstream.uri(&path_and_query)?;
     upstream::strip_inbound_headers(&mut parts.headers);
-    crate::stack::negotiate_accept(&mut parts.headers)?;
+    let subresource = info.subresource.as_deref();
+    if subresource == Some("log") {
+        // Logs are text; an error about them is a Status, which must be JSON to be translated.
+        parts.headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    }
     match plan.as_ {
         As::Tenant => upstream::stamp_identity(&mut parts.headers, plan.identity)?,
         As::Proxy => {}
@@ -132,9 +140,26 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
         p.upstream.send(upstream_req, &p.metrics).await?
     };
     let (mut parts, upstream_body) = resp.into_parts();
-    if !is_json(&parts.headers) {
-        // Logs and other plain-text answers carry no objects to translate.
-        return Ok(Response::from_parts(parts, body::boxed(upstream_body)));
+    let in_own_namespace = plan.super_ns.is_some() && plan.as_ == As::Tenant;
+    match (subresource, media_type(&parts.headers).as_str()) {
+        // The tenant's own pod or service answers: its bytes, under the tenant's identity.
+        (Some("proxy"), _) if in_own_namespace => {
+            return Ok(media::vetted(Response::from_parts(parts, body::boxed(upstream_body)), Vetted::Opaque));
+        }
+        (Some("log"), "text/plain") if in_own_namespace => {
+            return Ok(media::vetted(Response::from_parts(parts, body::boxed(upstream_body)), Vetted::Opaque));
+        }
+        (_, "application/json") => {}
+        (_, other) => {
+            tracing::error!(
+                content_type = other,
+                resource,
+                "the super apiserver answered in a media type vcproxy cannot rewrite"
+            );
+            return Err(ApiError::internal(
+                "the super apiserver answered in a media type vcproxy cannot translate, so it was not sent; retry with Accept: application/json",
+            ));
+        }
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     let dir = Direction::ToVirtual;
@@ -143,14 +168,20 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
         let watch = rewrite::WatchRewriter::new(group, resource, dir, mapper)
             .allow_rows_without_object(plan.super_ns.is_some());
         let rewriter = StreamAdapter::Watch(Some(watch));
-        return Ok(Response::from_parts(parts, body::boxed(body::Rewritten::new(upstream_body, rewriter))));
+        let resp = Response::from_parts(parts, body::boxed(body::Rewritten::new(upstream_body, rewriter)));
+        return Ok(media::vetted(resp, Vetted::Json));
     }
     if matches!(info.verb, Verb::List | Verb::DeleteCollection) && parts.status.is_success() {
         // Inside one namespace, a Table row without its object is still the tenant's.
         let in_one_namespace = plan.super_ns.is_some();
-        let list = rewrite::ListRewriter::new(group, resource, dir, mapper).allow_rows_without_object(in_one_namespace);
+        let tokens = p.continue_tokens.clone();
+        let scope = token_scope(info, &mapper.tenant, plan.super_ns.as_deref());
+        let list = rewrite::ListRewriter::new(group, resource, dir, mapper)
+            .allow_rows_without_object(in_one_namespace)
+            .seal_continue(Box::new(move |token| tokens.seal(&scope, token)));
         let rewriter = StreamAdapter::List(Some(list));
-        return Ok(Response::from_parts(parts, body::boxed(body::Rewritten::new(upstream_body, rewriter))));
+        let resp = Response::from_parts(parts, body::boxed(body::Rewritten::new(upstream_body, rewriter)));
+        return Ok(media::vetted(resp, Vetted::Json));
     }
     let bytes = body::collect_limited(upstream_body, MAX_RESPONSE).await?;
     let mut doc: Value = serde_json::from_slice(&bytes)
@@ -165,8 +196,10 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
         }
         Err(e) => return Err(ApiError::bad_gateway(format!("translating the super apiserver's answer: {e}"))),
     }
+    // A 410 for an expired continue token carries a fresh one in its Status.
+    p.continue_tokens.seal_in_metadata(&mut doc, &token_scope(info, &mapper.tenant, plan.super_ns.as_deref()));
     let out = serde_json::to_vec(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Response::from_parts(parts, body::full(out)))
+    Ok(media::vetted(Response::from_parts(parts, body::full(out)), Vetted::Json))
 }
 
 /// Adapts the rewrite module's streaming rewriters to a streamed body.
@@ -227,7 +260,17 @@ fn encode_segment(s: &str) -> String {
 
 /// The tenant's query with selectors translated; `watch=true` for legacy
 /// `/watch/` paths.
-fn translate_query(info: &RequestInfo, mapper: &CacheMapper) -> Result<String, ApiError> {
+/// Continue tokens are bound to the tenant and to the list they page through.
+fn token_scope(info: &RequestInfo, tenant: &str, super_ns: Option<&str>) -> TokenScope {
+    TokenScope::new(tenant, &info.api_group, &info.resource, super_ns.unwrap_or(""))
+}
+
+fn translate_query(
+    info: &RequestInfo,
+    mapper: &CacheMapper,
+    tokens: &ContinueTokens,
+    scope: &TokenScope,
+) -> Result<String, ApiError> {
     let mut out = form_urlencoded::Serializer::new(String::new());
     let (group, resource) = (info.api_group.as_str(), info.resource.as_str());
     for (k, v) in info.query.pairs() {
@@ -239,6 +282,9 @@ fn translate_query(info: &RequestInfo, mapper: &CacheMapper) -> Result<String, A
             "fieldSelector" => {
                 let t = rewrite::translate_field_selector(v, group, resource, mapper).map_err(tenant_error)?;
                 out.append_pair(k, &t);
+            }
+            "continue" if !v.is_empty() => {
+                out.append_pair(k, &tokens.open(scope, v)?);
             }
             _ => {
                 out.append_pair(k, v);
@@ -306,6 +352,8 @@ fn content_type(headers: &http::HeaderMap) -> String {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_ascii_lowercase()
 }
 
-fn is_json(headers: &http::HeaderMap) -> bool {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.contains("json"))
+/// The response's media type without parameters, lower-case (`""` when absent).
+fn media_type(headers: &http::HeaderMap) -> String {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }

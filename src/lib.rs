@@ -8,6 +8,8 @@
 //! - [`stack`]        — the one place the pipeline is assembled, outermost first
 //! - [`authn`]        — `/clusters/<tenant>` + bearer token → [`authn::Identity`]
 //! - [`request_info`] — the Kubernetes path parsed once into a typed value
+//! - [`media`]        — `Accept` negotiated once (JSON only upstream); the egress check: deny unless rewritten
+//! - [`continue_token`] — list continue tokens sealed for the tenant and list they belong to
 //! - [`admission`]    — a request's seats (or watch/stream slot), held until its response body ends
 //! - [`flowcontrol`]  — weighted fair queuing per tenant in front of the upstream seats
 //! - [`policy`]       — fairness policies (`policies/*.toml`), validated and hot-reloaded
@@ -29,6 +31,7 @@ pub mod admission;
 pub mod authn;
 pub mod body;
 pub mod config;
+pub mod continue_token;
 pub mod crd;
 pub mod discovery;
 pub mod error;
@@ -36,6 +39,7 @@ pub mod flowcontrol;
 pub mod forward;
 pub mod kubeconfig;
 pub mod mapping;
+pub mod media;
 pub mod metrics;
 pub mod names;
 pub mod namespaces;

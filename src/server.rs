@@ -59,6 +59,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     flow.spawn_maintenance(Duration::from_secs(1));
     tokio::spawn(watch_policy(policy.clone(), flow.clone(), metrics.clone()));
     let admission = Arc::new(Admission::new(flow.clone(), metrics.clone()));
+    let continue_tokens =
+        Arc::new(crate::continue_token::ContinueTokens::load_or_create(&mut etcd.clone(), &config.etcd.prefix).await?);
 
     let proxy = Arc::new(Proxy {
         registry: registry.clone(),
@@ -74,6 +76,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         etcd,
         etcd_prefix: config.etcd.prefix.clone(),
         crd_bytes: Default::default(),
+        continue_tokens,
         draining: AtomicBool::new(false),
     });
 

@@ -8,14 +8,16 @@
 //!                                                                       └─ cluster read / self review ▶ forward::
 //! ```
 //! Each stage returns `Result<_, ApiError>`; the first error becomes the
-//! response, a `metav1.Status`. One log line and one metrics sample per request.
+//! response, a `metav1.Status`. Every response, error or not, leaves through
+//! [`media::egress`]: only bodies a stage vetted reach the tenant. One log line
+//! and one metrics sample per request.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::authn::{self, Identity};
@@ -24,6 +26,7 @@ use crate::config::TenancyConfig;
 use crate::discovery::Scopes;
 use crate::error::ApiError;
 use crate::forward::{self, As, Plan};
+use crate::media::{self, Encoding, Vetted};
 use crate::metrics::Metrics;
 use crate::namespaces::{self, cache::NamespaceCache};
 use crate::request_info::{self, RequestInfo};
@@ -54,6 +57,8 @@ pub struct Proxy {
     pub crd_bytes: crate::crd::objects::ByteUsage,
     /// HTTP/1.1 connections for exec/attach/portforward/proxy upgrades.
     pub upgrades: crate::upgrade::UpgradeDialer,
+    /// Seals the continue tokens of upstream lists (bound to tenant and list).
+    pub continue_tokens: Arc<crate::continue_token::ContinueTokens>,
     /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.
     pub draining: AtomicBool,
 }
@@ -65,6 +70,8 @@ struct LogFields {
     user: String,
     verb: String,
     resource: String,
+    /// How the response is encoded for the tenant (decided by [`media::negotiate`]).
+    encoding: Encoding,
 }
 
 impl Proxy {
@@ -88,6 +95,8 @@ impl Proxy {
                 err.into_response()
             }
         };
+        // The last stage, on every path: nothing unvetted leaves (see media.rs).
+        let response = media::egress(response, fields.encoding).await;
         let elapsed = start.elapsed();
         let tenant = if fields.tenant.is_empty() { "-" } else { fields.tenant.as_str() };
         let verb = if fields.verb.is_empty() { method.as_str().to_ascii_lowercase() } else { fields.verb.clone() };
@@ -108,7 +117,7 @@ impl Proxy {
         Ok(response)
     }
 
-    async fn pipeline(&self, req: Request<Incoming>, log: &mut LogFields) -> Result<Response<ProxyBody>, ApiError> {
+    async fn pipeline(&self, mut req: Request<Incoming>, log: &mut LogFields) -> Result<Response<ProxyBody>, ApiError> {
         // Health endpoints sit outside /clusters and need no credentials.
         if let Some(resp) = self.health(req.method(), req.uri().path()) {
             return Ok(resp);
@@ -127,6 +136,13 @@ impl Proxy {
             .map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))?;
         log.verb = info.verb.as_str().to_string();
         log.resource = info.resource.clone();
+
+        // Decided before queuing, so a request vcproxy cannot answer costs no seat; from
+        // here on every stage sees only the JSON `Accept` that goes upstream.
+        if let Some(format) = negotiate_format(&req, &info)? {
+            log.encoding = format.encoding;
+            req.headers_mut().insert(header::ACCEPT, format.upstream_accept);
+        }
 
         // Flow control: wait for this tenant's fair share of upstream seats (or
         // get a 429). The ticket rides in the response body and is released
@@ -202,7 +218,7 @@ impl Proxy {
         // routes that rewrite bodies negotiate JSON first.
         upstream::stamp_identity(&mut parts.headers, identity)?;
         let resp = self.upstream.send(Request::from_parts(parts, body::boxed(body)), &self.metrics).await?;
-        Ok(resp.map(body::boxed))
+        Ok(media::vetted(resp.map(body::boxed), Vetted::Opaque))
     }
 
     fn health(&self, method: &Method, path: &str) -> Option<Response<ProxyBody>> {
@@ -222,6 +238,7 @@ impl Proxy {
         let (status, text) = if ok { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") };
         Some(
             Response::builder()
+                .extension(Vetted::Opaque)
                 .status(status)
                 .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
                 .body(body::full(text))
@@ -230,58 +247,14 @@ impl Proxy {
     }
 }
 
-/// Responses vcproxy rewrites must be JSON: protobuf and CBOR are removed from
-/// `Accept`; a client that accepts nothing else gets 406.
-pub fn negotiate_accept(headers: &mut http::HeaderMap) -> Result<(), ApiError> {
-    let binary = |t: &str| t.contains("protobuf") || t.contains("cbor");
-    let accepted: Vec<String> = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .collect();
-    let kept: Vec<&str> = accepted.iter().map(String::as_str).filter(|t| !binary(&t.to_ascii_lowercase())).collect();
-    if !accepted.is_empty() && kept.is_empty() {
-        return Err(ApiError::not_acceptable("vcproxy serves tenants JSON only; send Accept: application/json"));
+/// The response format of a resource request. Discovery documents carry no objects and
+/// pass through as they are; streams that are not API objects (logs, `proxy`, exec,
+/// attach, port-forward) keep their own `Accept`, and their responses are checked in
+/// `forward`.
+fn negotiate_format(req: &Request<Incoming>, info: &RequestInfo) -> Result<Option<media::ResponseFormat>, ApiError> {
+    let streams = matches!(info.subresource.as_deref(), Some("log" | "proxy" | "exec" | "attach" | "portforward"));
+    if !info.is_resource_request || streams {
+        return Ok(None);
     }
-    let value = if kept.is_empty() { "application/json".to_string() } else { kept.join(", ") };
-    headers.insert(
-        header::ACCEPT,
-        HeaderValue::from_str(&value).map_err(|_| ApiError::bad_request("invalid Accept header"))?,
-    );
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderMap;
-
-    fn accept(v: &str) -> Result<String, ApiError> {
-        let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
-        negotiate_accept(&mut h)?;
-        Ok(h.get(header::ACCEPT).unwrap().to_str().unwrap().to_string())
-    }
-
-    #[test]
-    fn protobuf_is_removed_from_accept() {
-        assert_eq!(accept("application/vnd.kubernetes.protobuf, application/json").unwrap(), "application/json");
-        assert_eq!(
-            accept("application/json;as=Table;v=v1;g=meta.k8s.io,application/json").unwrap(),
-            "application/json;as=Table;v=v1;g=meta.k8s.io, application/json"
-        );
-        assert_eq!(accept("*/*").unwrap(), "*/*");
-        assert_eq!(accept("application/vnd.kubernetes.protobuf").unwrap_err().code, 406);
-        assert_eq!(accept("application/cbor").unwrap_err().code, 406);
-    }
-
-    #[test]
-    fn missing_accept_becomes_json() {
-        let mut h = HeaderMap::new();
-        negotiate_accept(&mut h).unwrap();
-        assert_eq!(h.get(header::ACCEPT).unwrap(), "application/json");
-    }
+    media::negotiate(req.headers(), info.verb == request_info::Verb::Watch).map(Some)
 }

@@ -17,8 +17,10 @@ use serde_json::{json, Value};
 
 use crate::authn::Identity;
 use crate::body::{self, ProxyBody};
+use crate::continue_token::{ContinueTokens, TokenScope};
 use crate::error::ApiError;
 use crate::mapping;
+use crate::media::{self, Vetted};
 use crate::metrics::Metrics;
 use crate::request_info::{RequestInfo, Verb};
 use crate::stack::Proxy;
@@ -58,7 +60,13 @@ pub async fn handle(
 
 /// Query string for upstream: the tenant's parameters with selectors translated,
 /// plus `extra` pairs.
-fn upstream_query(info: &RequestInfo, tenant: &str, extra: &[(&str, &str)]) -> Result<String, ApiError> {
+fn upstream_query(
+    info: &RequestInfo,
+    tenant: &str,
+    extra: &[(&str, &str)],
+    tokens: &ContinueTokens,
+    scope: &TokenScope,
+) -> Result<String, ApiError> {
     let mut out = form_urlencoded::Serializer::new(String::new());
     let mut label_selector = format!("{}={tenant}", mapping::TENANT_LABEL);
     for (k, v) in info.query.pairs() {
@@ -78,6 +86,9 @@ fn upstream_query(info: &RequestInfo, tenant: &str, extra: &[(&str, &str)]) -> R
                 out.append_pair(k, &translated);
             }
             "watch" if info.verb == Verb::Watch => {}
+            "continue" if !v.is_empty() => {
+                out.append_pair(k, &tokens.open(scope, v)?);
+            }
             _ => {
                 out.append_pair(k, v);
             }
@@ -128,14 +139,12 @@ async fn list_or_watch(
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
     }
-    let query = upstream_query(&info, tenant, &[])?;
+    let scope = TokenScope::new(tenant, "", "namespaces", "");
+    let query = upstream_query(&info, tenant, &[], &p.continue_tokens, &scope)?;
     let path = format!("/api/v1/namespaces?{query}");
-    let mut accept = http::HeaderMap::new();
-    for v in headers.get_all(header::ACCEPT) {
-        accept.append(header::ACCEPT, v.clone());
-    }
-    crate::stack::negotiate_accept(&mut accept)?;
-    let req = Request::get(p.upstream.uri(&path)?).header(header::ACCEPT, accept[header::ACCEPT].clone());
+    // The pipeline already negotiated: this Accept is JSON only.
+    let accept = headers.get(header::ACCEPT).cloned().unwrap_or(http::HeaderValue::from_static("application/json"));
+    let req = Request::get(p.upstream.uri(&path)?).header(header::ACCEPT, accept);
     let req = req.body(body::empty()).map_err(internal)?;
     let resp = if info.verb == Verb::Watch {
         p.upstream.send_long_running(req, &p.metrics).await?
@@ -157,10 +166,11 @@ async fn list_or_watch(
             out.push(b'\n');
             Ok(())
         });
-        return Ok(Response::from_parts(parts, body::boxed(body::Rewritten::new(upstream_body, rewriter))));
+        let resp = Response::from_parts(parts, body::boxed(body::Rewritten::new(upstream_body, rewriter)));
+        return Ok(media::vetted(resp, Vetted::Json));
     }
     let bytes = body::collect_limited(upstream_body, 64 << 20).await?;
-    respond_rewritten(parts.status, &bytes, &tenant, None)
+    respond_list(parts.status, &bytes, &tenant, &p.continue_tokens, &scope)
 }
 
 async fn get(p: &Proxy, tenant: &str, name: &str) -> Result<Response<ProxyBody>, ApiError> {
@@ -433,14 +443,40 @@ async fn delete(
 }
 
 /// Answers with an upstream namespace document in the tenant's view.
+/// A namespace list (or its error) read as vcproxy: its continue token names other tenants'
+/// namespaces, so it is sealed.
+fn respond_list(
+    status: StatusCode,
+    bytes: &[u8],
+    tenant: &str,
+    tokens: &ContinueTokens,
+    scope: &TokenScope,
+) -> Result<Response<ProxyBody>, ApiError> {
+    let mut doc = parse_upstream(bytes)?;
+    tokens.seal_in_metadata(&mut doc, scope);
+    respond_doc(status, doc, tenant, None)
+}
+
+fn parse_upstream(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_gateway(format!("the super apiserver sent invalid JSON: {e}")))
+}
+
 fn respond_rewritten(
     status: StatusCode,
     bytes: &[u8],
     tenant: &str,
     names: Option<(&str, &str)>,
 ) -> Result<Response<ProxyBody>, ApiError> {
-    let mut doc: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_gateway(format!("the super apiserver sent invalid JSON: {e}")))?;
+    respond_doc(status, parse_upstream(bytes)?, tenant, names)
+}
+
+fn respond_doc(
+    status: StatusCode,
+    mut doc: Value,
+    tenant: &str,
+    names: Option<(&str, &str)>,
+) -> Result<Response<ProxyBody>, ApiError> {
     if doc["kind"] == "Status" {
         if let Some((super_ns, virtual_ns)) = names {
             for field in ["message"] {
@@ -458,6 +494,7 @@ fn respond_rewritten(
     Ok(Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
+        .extension(Vetted::Json)
         .body(body::full(serde_json::to_vec(&doc).map_err(|e| ApiError::internal(e.to_string()))?))
         .map_err(internal)?)
 }
