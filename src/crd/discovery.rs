@@ -25,6 +25,17 @@ pub async fn serve(
     info: &RequestInfo,
     id: &Identity,
 ) -> Result<Option<Response<ProxyBody>>, ApiError> {
+    // Discovery documents describe APIs, not objects.
+    let resp = merged_discovery(p, req, info, id).await?;
+    Ok(resp.map(|r| crate::media::vetted(r, crate::media::Vetted::Opaque)))
+}
+
+async fn merged_discovery(
+    p: &Proxy,
+    req: &Request<Incoming>,
+    info: &RequestInfo,
+    id: &Identity,
+) -> Result<Option<Response<ProxyBody>>, ApiError> {
     let crds = p.crds.tenant(id.tenant_name());
     if crds.by_name.is_empty() {
         return Ok(None);

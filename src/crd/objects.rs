@@ -50,6 +50,18 @@ pub async fn handle(
     id: &Identity,
     crd: Arc<Crd>,
 ) -> Result<Response<ProxyBody>, ApiError> {
+    // Every body here is written by vcproxy from the tenant's own prefix in etcd.
+    let resp = handle_in_store(p, req, info, id, crd).await?;
+    Ok(crate::media::vetted(resp, crate::media::Vetted::Json))
+}
+
+async fn handle_in_store(
+    p: &Proxy,
+    req: Request<Incoming>,
+    info: &RequestInfo,
+    id: &Identity,
+    crd: Arc<Crd>,
+) -> Result<Response<ProxyBody>, ApiError> {
     let tenant = id.tenant_name();
     let version = crd.served_version(&info.api_version).cloned().ok_or_else(|| {
         ApiError::not_found(format!(
