@@ -60,7 +60,8 @@ impl NamespaceMapper for CacheMapper {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum As {
     Tenant,
-    /// vcproxy's own identity; only for reads whose results are filtered.
+    /// vcproxy, as its read-only `filtered_reader` identity; only for reads whose results
+    /// are filtered.
     Proxy,
 }
 
@@ -104,7 +105,7 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
     }
     match plan.as_ {
         As::Tenant => upstream::stamp_identity(&mut parts.headers, plan.identity)?,
-        As::Proxy => {}
+        As::Proxy => crate::filtered_reader::stamp(&mut parts.headers),
     }
 
     let body = match info.verb {

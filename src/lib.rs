@@ -22,6 +22,7 @@
 //! - [`protobuf`], [`proto_rewrite`] — the few protobuf fields kubectl's typed commands need translated
 //! - [`upgrade`]      — exec/attach/portforward/proxy: HTTP/1.1 Upgrade spliced to the apiserver
 //! - [`upstream`]     — pooled HTTP/2 client; header stripping and impersonation
+//! - [`filtered_reader`] — the read-only identity of vcproxy's filtered cross-namespace reads
 //! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
 //! - [`kubeconfig`]   — kubeconfigs handed to tenant users
 //! - [`metrics`]      — Prometheus metrics for the admin listener
@@ -35,6 +36,7 @@ pub mod continue_token;
 pub mod crd;
 pub mod discovery;
 pub mod error;
+pub mod filtered_reader;
 pub mod flowcontrol;
 pub mod forward;
 pub mod kubeconfig;

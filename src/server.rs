@@ -59,6 +59,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     flow.spawn_maintenance(Duration::from_secs(1));
     tokio::spawn(watch_policy(policy.clone(), flow.clone(), metrics.clone()));
     let admission = Arc::new(Admission::new(flow.clone(), metrics.clone()));
+    tokio::spawn(crate::filtered_reader::keep_ensuring(upstream.clone(), metrics.clone()));
     let continue_tokens =
         Arc::new(crate::continue_token::ContinueTokens::load_or_create(&mut etcd.clone(), &config.etcd.prefix).await?);
 

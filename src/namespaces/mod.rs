@@ -144,8 +144,9 @@ async fn list_or_watch(
     let path = format!("/api/v1/namespaces?{query}");
     // The pipeline already negotiated: this Accept is JSON only.
     let accept = headers.get(header::ACCEPT).cloned().unwrap_or(http::HeaderValue::from_static("application/json"));
-    let req = Request::get(p.upstream.uri(&path)?).header(header::ACCEPT, accept);
-    let req = req.body(body::empty()).map_err(internal)?;
+    let mut req = Request::get(p.upstream.uri(&path)?).header(header::ACCEPT, accept).body(body::empty()).map_err(internal)?;
+    // Every tenant's namespaces are read here; the filter keeps this tenant's.
+    crate::filtered_reader::stamp(req.headers_mut());
     let resp = if info.verb == Verb::Watch {
         p.upstream.send_long_running(req, &p.metrics).await?
     } else {
