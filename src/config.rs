@@ -80,6 +80,9 @@ pub struct UpstreamConfig {
     pub ca_file: PathBuf,
     pub client_cert_file: PathBuf,
     pub client_key_file: PathBuf,
+    /// Long-running streams (watches) per upstream HTTP/2 connection before vcproxy opens
+    /// another; at most the apiserver's `--http2-max-streams-per-connection`.
+    pub max_streams_per_connection: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +91,10 @@ pub struct EtcdConfig {
     /// Key prefix of everything vcproxy stores, without a trailing slash.
     pub prefix: String,
 }
+
+/// kube-apiserver's HTTP/2 stream limit per connection unless `--http2-max-streams-per-connection`
+/// says otherwise, less a margin for streams the client library opens itself.
+pub const DEFAULT_STREAMS_PER_CONNECTION: usize = 90;
 
 // The file's shape; converted into the validated types above.
 #[derive(Deserialize)]
@@ -137,6 +144,8 @@ struct RawUpstream {
     ca_file: PathBuf,
     client_cert_file: PathBuf,
     client_key_file: PathBuf,
+    #[serde(default)]
+    max_streams_per_connection: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +231,11 @@ impl Config {
                 ca_file: resolve(raw.upstream.ca_file),
                 client_cert_file: resolve(raw.upstream.client_cert_file),
                 client_key_file: resolve(raw.upstream.client_key_file),
+                max_streams_per_connection: match raw.upstream.max_streams_per_connection {
+                    Some(0) => bail!("upstream.max_streams_per_connection must be at least 1"),
+                    Some(n) => n,
+                    None => DEFAULT_STREAMS_PER_CONNECTION,
+                },
             },
             etcd: EtcdConfig { endpoints: raw.etcd.endpoints, prefix },
             dir,

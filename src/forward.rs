@@ -138,7 +138,7 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
     let resp = if info.long_running {
         p.upstream.send_long_running(upstream_req, &p.metrics).await?
     } else {
-        p.upstream.send(upstream_req, &p.metrics).await?
+        p.upstream.send(upstream_req, &p.metrics).await?.map(upstream::UpstreamBody::Short)
     };
     let (mut parts, upstream_body) = resp.into_parts();
     let in_own_namespace = plan.super_ns.is_some() && plan.as_ == As::Tenant;

@@ -22,6 +22,7 @@
 //! - [`protobuf`], [`proto_rewrite`] — the few protobuf fields kubectl's typed commands need translated
 //! - [`upgrade`]      — exec/attach/portforward/proxy: HTTP/1.1 Upgrade spliced to the apiserver
 //! - [`upstream`]     — pooled HTTP/2 client; header stripping and impersonation
+//! - [`stream_pool`]  — upstream connections for watches, added before a stream would queue
 //! - [`filtered_reader`] — the read-only identity of vcproxy's filtered cross-namespace reads
 //! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
 //! - [`kubeconfig`]   — kubeconfigs handed to tenant users
@@ -53,6 +54,7 @@ pub mod rewrite;
 pub mod route;
 pub mod server;
 pub mod stack;
+pub mod stream_pool;
 pub mod tenants;
 pub mod tls;
 pub mod upgrade;

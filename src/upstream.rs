@@ -19,6 +19,7 @@ use crate::body::ProxyBody;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::stream_pool::{PoolError, StreamPool};
 
 /// Headers that describe one hop, not the request; never forwarded either way.
 const HOP_BY_HOP: &[&str] = &[
@@ -85,25 +86,23 @@ pub struct Upstream {
     /// Short requests (GET, LIST, writes).
     client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
     /// Watches and other long-running streams, on HTTP/2 connections of their
-    /// own: hundreds of open watches on the connection short requests use would
-    /// eat its stream limit and flow-control window and stall those requests
-    /// (while they hold fair-queue seats).
-    long_running: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    /// own (open watches on the connection short requests use would eat its
+    /// stream limit and stall requests that hold fair-queue seats), as many as
+    /// their streams need: see `stream_pool`.
+    long_running: StreamPool,
     base: Uri,
 }
 
 impl Upstream {
     pub fn new(config: &Config) -> anyhow::Result<Upstream> {
-        let client = |tls: rustls::ClientConfig| {
+        let connector = |tls: rustls::ClientConfig| {
             let mut http = HttpConnector::new();
             http.enforce_http(false);
             http.set_connect_timeout(Some(Duration::from_secs(5)));
             http.set_nodelay(true);
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_only()
-                .enable_http2()
-                .wrap_connector(http);
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http2().wrap_connector(http)
+        };
+        let client = |tls: rustls::ClientConfig| {
             Client::builder(TokioExecutor::new())
                 .http2_only(true)
                 .timer(TokioTimer::new())
@@ -112,10 +111,12 @@ impl Upstream {
                 .http2_keep_alive_interval(Duration::from_secs(30))
                 .http2_keep_alive_timeout(Duration::from_secs(10))
                 .http2_adaptive_window(true)
-                .build(connector)
+                .build(connector(tls))
         };
         let tls = crate::tls::upstream_client_config(config)?;
-        Ok(Upstream { client: client(tls.clone()), long_running: client(tls), base: config.upstream.url.clone() })
+        let base = config.upstream.url.clone();
+        let long_running = StreamPool::new(connector(tls.clone()), base.clone(), config.upstream.max_streams_per_connection);
+        Ok(Upstream { client: client(tls), long_running, base })
     }
 
     /// The absolute upstream URI for a tenant-relative path and query.
@@ -132,13 +133,29 @@ impl Upstream {
         self.send_on(&self.client, req, metrics).await
     }
 
-    /// Like [`send`](Self::send), for watches and other long-running streams.
+    /// Like [`send`](Self::send), for watches and other long-running streams: never queued
+    /// behind another stream (a connection is added when the open ones are full).
     pub async fn send_long_running(
         &self,
-        req: Request<ProxyBody>,
+        mut req: Request<ProxyBody>,
         metrics: &Metrics,
-    ) -> Result<Response<Incoming>, ApiError> {
-        self.send_on(&self.long_running, req, metrics).await
+    ) -> Result<Response<UpstreamBody>, ApiError> {
+        *req.version_mut() = Version::HTTP_2;
+        let mut resp = self.long_running.send(req).await.map_err(|e| {
+            tracing::warn!(error = %e, "upstream long-running request failed");
+            match e {
+                PoolError::Connect(_) => ApiError::service_unavailable("the super apiserver is unreachable; retry shortly"),
+                PoolError::Request(_) => ApiError::bad_gateway("the super apiserver did not answer the request; retry shortly"),
+            }
+        })?;
+        metrics.upstream_responses.with_label_values(&[&format!("{:?}", resp.version())]).inc();
+        strip_hop_by_hop(resp.headers_mut());
+        Ok(resp.map(UpstreamBody::Long))
+    }
+
+    /// Streams open on each long-running connection.
+    pub async fn long_running_shape(&self) -> Vec<usize> {
+        self.long_running.shape().await
     }
 
     async fn send_on(
@@ -159,6 +176,34 @@ impl Upstream {
         metrics.upstream_responses.with_label_values(&[&format!("{:?}", resp.version())]).inc();
         strip_hop_by_hop(resp.headers_mut());
         Ok(resp)
+    }
+}
+
+/// A response body from either client. (A concrete type rather than `ProxyBody`: boxing
+/// a boxed body inside the service future trips the compiler's `Send` inference.)
+pub enum UpstreamBody {
+    Short(Incoming),
+    Long(crate::stream_pool::CountedBody),
+}
+
+impl http_body::Body for UpstreamBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            UpstreamBody::Short(b) => std::pin::Pin::new(b).poll_frame(cx),
+            UpstreamBody::Long(b) => std::pin::Pin::new(b).poll_frame(cx),
+        }
+    }
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::Short(b) => b.is_end_stream(),
+            UpstreamBody::Long(b) => b.is_end_stream(),
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use crate::media::{self, Vetted};
 use crate::metrics::Metrics;
 use crate::request_info::{RequestInfo, Verb};
 use crate::stack::Proxy;
-use crate::upstream::{proxy_json, Upstream};
+use crate::upstream::{self, proxy_json, Upstream};
 use object::Requested;
 
 /// kube-apiserver's own limit on request bodies.
@@ -150,7 +150,7 @@ async fn list_or_watch(
     let resp = if info.verb == Verb::Watch {
         p.upstream.send_long_running(req, &p.metrics).await?
     } else {
-        p.upstream.send(req, &p.metrics).await?
+        p.upstream.send(req, &p.metrics).await?.map(upstream::UpstreamBody::Short)
     };
     let (parts, upstream_body) = resp.into_parts();
     let tenant = tenant.to_string();

@@ -13,6 +13,7 @@ mod registry;
 mod shutdown;
 mod subresources;
 mod virtual_view;
+mod watches;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
