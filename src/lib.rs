@@ -12,6 +12,7 @@
 //! - [`continue_token`] — list continue tokens sealed for the tenant and list they belong to
 //! - [`admission`]    — a request's seats (or watch/stream slot), held until its response body ends
 //! - [`flowcontrol`]  — weighted fair queuing per tenant in front of the upstream seats
+//! - [`refusals`]     — 429s counted per tenant and logged as a summary, never one line each
 //! - [`policy`]       — fairness policies (`policies/*.toml`), validated and hot-reloaded
 //! - [`route`]        — what the proxy does with a request (deny by default)
 //! - [`discovery`]    — which resources are namespaced (from aggregated discovery)
@@ -49,6 +50,7 @@ pub mod namespaces;
 pub mod policy;
 pub mod proto_rewrite;
 pub mod protobuf;
+pub mod refusals;
 pub mod request_info;
 pub mod rewrite;
 pub mod route;

@@ -60,6 +60,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(watch_policy(policy.clone(), flow.clone(), metrics.clone()));
     let admission = Arc::new(Admission::new(flow.clone(), metrics.clone()));
     tokio::spawn(crate::filtered_reader::keep_ensuring(upstream.clone(), metrics.clone()));
+    let refusals = Arc::new(crate::refusals::Refusals::default());
+    tokio::spawn(refusals.clone().log_every(Duration::from_secs(10)));
     let continue_tokens =
         Arc::new(crate::continue_token::ContinueTokens::load_or_create(&mut etcd.clone(), &config.etcd.prefix).await?);
 
@@ -78,6 +80,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         etcd_prefix: config.etcd.prefix.clone(),
         crd_bytes: Default::default(),
         continue_tokens,
+        refusals: refusals.clone(),
         draining: AtomicBool::new(false),
     });
 
