@@ -172,7 +172,13 @@ impl Admission {
     }
 
     /// Wraps a response body so the ticket lives exactly as long as the body.
-    pub fn attach(self: &Arc<Self>, mut ticket: Ticket, body: ProxyBody) -> ProxyBody {
+    /// `in_memory`: vcproxy holds the whole body already (see `body::InMemory`).
+    pub fn attach(self: &Arc<Self>, mut ticket: Ticket, body: ProxyBody, in_memory: bool) -> ProxyBody {
+        if in_memory && ticket.slot.is_none() && ticket.list_key.is_none() {
+            // Upstream is done: the seats go back now, with no wrapper or read-ahead task.
+            drop(ticket);
+            return body;
+        }
         if ticket.release_seat_on_headers {
             if let Some(p) = ticket.permit.as_mut() {
                 p.release_early();

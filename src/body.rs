@@ -15,6 +15,11 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
+/// Marks a response whose body vcproxy already holds whole (upstream is done with it), so
+/// its seats can go back at once instead of when the client has read it.
+#[derive(Debug, Clone, Copy)]
+pub struct InMemory;
+
 pub fn empty() -> ProxyBody {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }

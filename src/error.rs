@@ -150,7 +150,7 @@ impl ApiError {
     /// The Status response; vcproxy wrote it, so it is vetted for the tenant.
     pub fn into_response(self) -> Response<ProxyBody> {
         let body = self.status_json();
-        let mut builder = Response::builder().extension(crate::media::Vetted::Json);
+        let mut builder = Response::builder().extension(crate::media::Vetted::Json).extension(crate::body::InMemory);
         if let Some(secs) = self.retry_after {
             builder = builder.header(header::RETRY_AFTER, secs);
         }

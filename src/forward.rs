@@ -200,6 +200,7 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
     // A 410 for an expired continue token carries a fresh one in its Status.
     p.continue_tokens.seal_in_metadata(&mut doc, &token_scope(info, &mapper.tenant, plan.super_ns.as_deref()));
     let out = serde_json::to_vec(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
+    parts.extensions.insert(body::InMemory);
     Ok(media::vetted(Response::from_parts(parts, body::full(out)), Vetted::Json))
 }
 

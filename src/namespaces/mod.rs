@@ -496,6 +496,7 @@ fn respond_doc(
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .extension(Vetted::Json)
+        .extension(body::InMemory)
         .body(body::full(serde_json::to_vec(&doc).map_err(|e| ApiError::internal(e.to_string()))?))
         .map_err(internal)?)
 }
