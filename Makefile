@@ -40,6 +40,9 @@ test: env
 # bench/reports/<subcommand>-<time>/ (see bench/README.md).
 BENCH_DEFAULT := rewrite latency
 bench: env
+	@command -v h2load >/dev/null || { \
+	  echo "installing nghttp2-client (h2load, the load tool of bench cost)"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null; }
 	$(CARGO) build --release -p vcproxy
 	@set -e; export VCPROXY_K8S_BIN="$(K8S_BIN)" VCPROXY_BIN=target/release/vcproxy; \
 	if [ -n "$(strip $(BENCH_ARGS))" ]; then \

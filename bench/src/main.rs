@@ -5,6 +5,9 @@
 //!   bodies next to a plain byte copy (in memory, no servers).
 //! - `latency` ([`latency`]) — GET/LIST p50/p99 and req/s through vcproxy vs directly against a
 //!   real kube-apiserver, and vcproxy's RSS while serving a ~50 MB LIST.
+//! - `cost` ([`cost`]) — what a GET and a LIST cost through vcproxy vs directly, with h2load as
+//!   the load tool: req/s, p50/p99, CPU-seconds per 1,000 requests of vcproxy, kube-apiserver
+//!   and etcd, at low load and at saturation.
 //! - `crd` ([`crdbench`]) — custom resources of a tenant CRD through vcproxy vs the same CRD in
 //!   kube-apiserver: create/get/list throughput and latency, watch event latency.
 //! - `run SCENARIO` ([`harness`]) — the multi-tenant load-test harness: vcproxy's fair queuing
@@ -13,6 +16,7 @@
 //! Run from the workspace root: `cargo run -p bench --release -- <subcommand> [options]`.
 
 mod client;
+mod cost;
 mod crdbench;
 mod fixtures;
 mod harness;
@@ -59,6 +63,14 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// What a request costs through vcproxy vs directly, measured with h2load: throughput,
+    /// p50/p99 and CPU-seconds per 1,000 requests (starts a real control plane and vcproxy).
+    Cost {
+        #[command(flatten)]
+        args: cost::CostArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Custom resources of a tenant CRD through vcproxy vs the same CRD directly in kube-apiserver
     /// (create/get/list/watch; starts a real control plane and vcproxy).
     Crd {
@@ -90,6 +102,10 @@ fn main() -> anyhow::Result<()> {
         Command::Latency { args, common } => {
             let info = report::RunInfo::new("latency");
             (info, common, latency::run(args)?)
+        }
+        Command::Cost { args, common } => {
+            let info = report::RunInfo::new("cost");
+            (info, common, cost::run(args)?)
         }
         Command::Crd { args, common } => {
             let info = report::RunInfo::new("crd");

@@ -226,6 +226,15 @@ impl ControlPlane {
         drop(temp);
     }
 
+    /// Process ids, for benchmarks that read a component's CPU time from /proc.
+    pub fn apiserver_pid(&self) -> u32 {
+        self.apiserver.pid()
+    }
+
+    pub fn etcd_pid(&self) -> u32 {
+        self.etcd.pid()
+    }
+
     /// `https://127.0.0.1:PORT` of kube-apiserver.
     pub fn apiserver_url(&self) -> &str {
         &self.apiserver_url
