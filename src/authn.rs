@@ -18,6 +18,8 @@ pub const CLUSTERS_PREFIX: &str = "/clusters/";
 pub struct Identity {
     pub tenant: Arc<Tenant>,
     pub user: String,
+    /// Levers the tenant's policy opens (set by the pipeline from the policy in force).
+    pub allowed: Vec<crate::guardrails::Lever>,
 }
 
 impl Identity {
@@ -66,7 +68,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 pub fn authenticate(registry: &Registry, tenant: &str, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
     let (tenant, user) = registry.authenticate(tenant, token).ok_or_else(ApiError::unauthorized)?;
-    Ok(Identity { tenant, user })
+    Ok(Identity { tenant, user, allowed: Vec::new() })
 }
 
 #[cfg(test)]

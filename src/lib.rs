@@ -24,6 +24,7 @@
 //! - [`upgrade`]      — exec/attach/portforward/proxy: HTTP/1.1 Upgrade spliced to the apiserver
 //! - [`upstream`]     — pooled HTTP/2 client; header stripping and impersonation
 //! - [`stream_pool`]  — upstream connections for watches, added before a stream would queue
+//! - [`guardrails`]   — admission policies upstream closing nodeName, critical priorities, externalIPs to tenants
 //! - [`filtered_reader`] — the read-only identity of vcproxy's filtered cross-namespace reads
 //! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
 //! - [`kubeconfig`]   — kubeconfigs handed to tenant users
@@ -39,6 +40,7 @@ pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod filtered_reader;
+pub mod guardrails;
 pub mod flowcontrol;
 pub mod forward;
 pub mod kubeconfig;

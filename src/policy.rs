@@ -30,6 +30,8 @@ pub struct TenantLimits {
     pub max_crds: usize,
     pub max_objects: usize,
     pub max_object_bytes: u64,
+    /// Kubernetes levers closed to tenants that this tenant may use (see `guardrails`).
+    pub allow: Vec<crate::guardrails::Lever>,
 }
 
 /// A validated policy: flow control plus tenant limits.
@@ -62,6 +64,7 @@ fn base_limits(t: &TenancyConfig) -> TenantLimits {
         max_crds: 50,
         max_objects: 10_000,
         max_object_bytes: 256 << 20,
+        allow: Vec::new(),
     }
 }
 
@@ -101,6 +104,7 @@ struct RawLimits {
     max_crds: Option<usize>,
     max_objects: Option<usize>,
     max_object_bytes: Option<u64>,
+    allow: Option<Vec<String>>,
 }
 
 impl RawLimits {
@@ -120,6 +124,7 @@ impl RawLimits {
             max_crds: self.max_crds.or(base.max_crds),
             max_objects: self.max_objects.or(base.max_objects),
             max_object_bytes: self.max_object_bytes.or(base.max_object_bytes),
+            allow: self.allow.clone().or(base.allow.clone()),
         }
     }
 }
@@ -250,6 +255,16 @@ pub fn parse(text: &str, tenancy: &TenancyConfig) -> Result<Policy, PolicyError>
                 format!("pod_security must be privileged, baseline or restricted, got {ps:?}"),
             ));
         }
+        let mut allow = Vec::new();
+        for name in r.allow.iter().flatten() {
+            let lever = crate::guardrails::Lever::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = crate::guardrails::Lever::ALL.iter().map(|l| l.name()).collect();
+                err(what, Some("allow"), format!("unknown lever {name:?} in allow; known: {}", known.join(", ")))
+            })?;
+            if !allow.contains(&lever) {
+                allow.push(lever);
+            }
+        }
         Ok(TenantLimits {
             max_namespaces: r.max_namespaces.unwrap_or(base.max_namespaces),
             pod_security: ps,
@@ -259,6 +274,7 @@ pub fn parse(text: &str, tenancy: &TenancyConfig) -> Result<Policy, PolicyError>
             max_crds: r.max_crds.unwrap_or(base.max_crds),
             max_objects: r.max_objects.unwrap_or(base.max_objects),
             max_object_bytes: r.max_object_bytes.unwrap_or(base.max_object_bytes),
+            allow,
         })
     };
     let quota = |what: &str, r: &RawLimits| -> Result<Option<RateQuota>, PolicyError> {
@@ -455,6 +471,21 @@ requests_per_second = 5
 
         let seats = EXAMPLE.replace("seats = 8", "seats = 0");
         assert!(parse(&seats, &TenancyConfig::default()).is_err());
+    }
+
+    #[test]
+    fn allowances_are_levers_by_name_and_inherit_like_the_rest() {
+        use crate::guardrails::Lever;
+        let text = format!("{EXAMPLE}allow = [\"external-ips\"]\n\n[tenants.initech]\nclass = \"gold\"\n");
+        let text = text.replace("[classes.gold]\n", "[classes.gold]\nallow = [\"node-name\", \"node-name\"]\n");
+        let p = parse(&text, &TenancyConfig::default()).unwrap();
+        assert_eq!(p.limits("globex").allow, vec![Lever::ExternalIps], "the tenant's own list");
+        assert_eq!(p.limits("initech").allow, vec![Lever::NodeName], "from its class, once");
+        assert!(p.limits("other").allow.is_empty(), "closed unless allowed");
+
+        let typo = text.replace("\"external-ips\"", "\"externalIPs\"");
+        let e = parse(&typo, &TenancyConfig::default()).unwrap_err();
+        assert!(e.message.contains("externalIPs") && e.message.contains("external-ips"), "{e}");
     }
 
     #[test]

@@ -59,7 +59,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     flow.spawn_maintenance(Duration::from_secs(1));
     tokio::spawn(watch_policy(policy.clone(), flow.clone(), metrics.clone()));
     let admission = Arc::new(Admission::new(flow.clone(), metrics.clone()));
-    tokio::spawn(crate::filtered_reader::keep_ensuring(upstream.clone(), metrics.clone()));
+    // What vcproxy needs upstream before it may serve tenants: its reader's RBAC and the
+    // guardrail admission policies. /readyz waits for them.
+    let upstream_objects_ready = Arc::new(AtomicBool::new(false));
+    tokio::spawn({
+        let (upstream, metrics, ready) = (upstream.clone(), metrics.clone(), upstream_objects_ready.clone());
+        async move {
+            crate::filtered_reader::keep_ensuring(upstream.clone(), metrics.clone()).await;
+            crate::guardrails::keep_ensuring(upstream, metrics).await;
+            ready.store(true, std::sync::atomic::Ordering::Release);
+        }
+    });
     let refusals = Arc::new(crate::refusals::Refusals::default());
     tokio::spawn(refusals.clone().log_every(Duration::from_secs(10)));
     let continue_tokens =
@@ -81,6 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crd_bytes: Default::default(),
         continue_tokens,
         refusals: refusals.clone(),
+        upstream_objects_ready,
         draining: AtomicBool::new(false),
     });
 

@@ -61,6 +61,8 @@ pub struct Proxy {
     pub continue_tokens: Arc<crate::continue_token::ContinueTokens>,
     /// 429s per tenant, logged as a periodic summary.
     pub refusals: Arc<crate::refusals::Refusals>,
+    /// Set once the RBAC and admission policies vcproxy applies upstream are in place.
+    pub upstream_objects_ready: Arc<AtomicBool>,
     /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.
     pub draining: AtomicBool,
 }
@@ -138,7 +140,9 @@ impl Proxy {
 
         // Authentication comes before parsing, so unauthenticated callers learn
         // nothing about which paths would be accepted.
-        let identity = authn::authenticate(&self.registry, tenant, req.headers())?;
+        let mut identity = authn::authenticate(&self.registry, tenant, req.headers())?;
+        let policy = self.policy.get();
+        identity.allowed = policy.limits(identity.tenant_name()).allow.clone();
         log.tenant = identity.tenant_name().to_string();
         log.user = identity.user.clone();
 
@@ -157,7 +161,6 @@ impl Proxy {
         // Flow control: wait for this tenant's fair share of upstream seats (or
         // get a 429). The ticket rides in the response body and is released
         // when the body ends or the client goes away.
-        let policy = self.policy.get();
         let ticket = self.admission.admit(identity.tenant_name(), &info, policy.limits(identity.tenant_name())).await?;
         let response = self.route(req, &info, &identity).await?;
         let in_memory = response.extensions().get::<body::InMemory>().is_some();
@@ -242,6 +245,7 @@ impl Proxy {
                 self.registry.is_ready()
                     && self.namespaces.is_ready()
                     && self.crds.is_ready()
+                    && self.upstream_objects_ready.load(Ordering::Acquire)
                     && !self.draining.load(Ordering::Acquire)
             }
             _ => return None,

@@ -78,6 +78,10 @@ pub fn stamp_identity(headers: &mut HeaderMap, identity: &Identity) -> Result<()
         .map_err(|_| ApiError::internal("tenant identity is not a valid header value"))?;
     headers.insert(HeaderName::from_static("impersonate-user"), user);
     headers.insert(HeaderName::from_static("impersonate-group"), group);
+    // What the tenant's policy allows, for the guardrail admission policies to see.
+    for lever in &identity.allowed {
+        headers.append(HeaderName::from_static("impersonate-group"), HeaderValue::from_static(lever.group()));
+    }
     Ok(())
 }
 
@@ -236,6 +240,42 @@ pub async fn proxy_json(
         .map_err(|e| ApiError::bad_gateway(format!("reading the super apiserver's answer: {e}")))?
         .to_bytes();
     Ok((status, bytes))
+}
+
+/// Server-side applies `objects` (path, object) as vcproxy, retrying with back-off until the
+/// super apiserver has taken all of them: what vcproxy needs upstream before it is whole
+/// (RBAC of its own identities, admission policies). Apply is idempotent, so every replica
+/// runs it at every start.
+pub async fn keep_applying(what: &str, upstream: &Upstream, metrics: &Metrics, objects: Vec<(String, serde_json::Value)>) {
+    let mut delay = std::time::Duration::from_millis(200);
+    for (path, object) in &objects {
+        loop {
+            match apply(upstream, metrics, path, object).await {
+                Ok(()) => break,
+                Err(e) => tracing::warn!(error = %e.message, "setting up {what}; retrying"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(10));
+        }
+    }
+    tracing::debug!("{what} in place");
+}
+
+/// One server-side apply of `object` at `path`, as vcproxy.
+async fn apply(upstream: &Upstream, metrics: &Metrics, path: &str, object: &serde_json::Value) -> Result<(), ApiError> {
+    use http_body_util::BodyExt;
+    let req = Request::patch(upstream.uri(&format!("{path}?fieldManager=vcproxy&force=true"))?)
+        .header(header::CONTENT_TYPE, "application/apply-patch+yaml")
+        .header(header::ACCEPT, "application/json")
+        .body(crate::body::full(serde_json::to_vec(object).map_err(|e| ApiError::internal(e.to_string()))?))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let resp = upstream.send(req, metrics).await?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let answer = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    Err(ApiError::bad_gateway(format!("applying {path} failed ({status}): {}", String::from_utf8_lossy(&answer))))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use http::{Method, Request};
 use serde_json::{json, Value};
 
 use crate::client::{body_bytes, connect, full, Conn};
-use crate::{ok, proxy, tenant_on, token_of, vcproxy_bin};
+use crate::{kubectl_with_stdin, ok, proxy, tenant_on, token_of, vcproxy_bin};
 use vcproxy_testenv::{shared, ControlPlane, Vcproxy};
 
 fn kubectl(p: &Vcproxy, kc: &Path, args: &[&str]) -> String {
@@ -16,13 +16,7 @@ fn kubectl(p: &Vcproxy, kc: &Path, args: &[&str]) -> String {
 }
 
 fn kubectl_stdin(kc: &Path, args: &[&str], stdin: &str) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut cmd = Command::new(vcproxy_testenv::kubectl_path().unwrap());
-    cmd.arg("--kubeconfig").arg(kc).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = vcproxy_testenv::process::spawn(cmd).unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    ok(child.wait_with_output().unwrap(), &format!("kubectl {}", args.join(" ")))
+    ok(kubectl_with_stdin(kc, args, stdin), &format!("kubectl {}", args.join(" ")))
 }
 
 /// A CRD `widgets.<group>` whose spec has `size` (integer, 1..10, default 3),
@@ -129,7 +123,8 @@ fn a_kubectl_session_with_a_tenant_crd() {
                 &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: w2, namespace: shop}}\nspec: {{name: second, color: blue}}\n"),
             );
         },
-        |s| s.contains("w2"),
+        // The whole row: kubectl may write it in more than one piece.
+        |s| s.contains("w2") && s.contains("blue"),
     );
     assert!(seen.contains("w2") && seen.contains("blue"), "{seen}");
     let all = kubectl(p, &kc, &["get", "widgets", "-A", "--no-headers"]);
@@ -151,18 +146,7 @@ fn a_kubectl_session_with_a_tenant_crd() {
 }
 
 fn kubectl_fail_stdin(kc: &Path, stdin: &str) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut cmd = Command::new(vcproxy_testenv::kubectl_path().unwrap());
-    cmd.arg("--kubeconfig")
-        .arg(kc)
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = vcproxy_testenv::process::spawn(cmd).unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = kubectl_with_stdin(kc, &["apply", "-f", "-"], stdin);
     assert!(!out.status.success(), "an invalid object was accepted");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

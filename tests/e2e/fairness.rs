@@ -8,25 +8,8 @@ use http::Request;
 use http_body_util::BodyExt;
 
 use crate::client::{body_bytes, connect, full};
-use crate::{tenant_on, token_of, vcproxy_bin};
-use vcproxy_testenv::{shared, Vcproxy, VcproxyOptions};
-
-/// A vcproxy with its own policy file (returned so tests can edit it).
-fn proxy_with_policy(policy: &str) -> (Vcproxy, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("vcproxy-policy-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("policy.toml");
-    std::fs::write(&file, policy).unwrap();
-    let opts = VcproxyOptions {
-        extra_toml: format!("[policy]\nfile = {:?}\n", file.display().to_string()),
-        ..Default::default()
-    };
-    (Vcproxy::start_with(vcproxy_bin(), shared(), opts).expect("starting vcproxy"), file)
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
-}
+use crate::{proxy_with_policy, tenant_on, token_of};
+use vcproxy_testenv::Vcproxy;
 
 fn metric(p: &Vcproxy, prefix: &str) -> f64 {
     p.metrics()

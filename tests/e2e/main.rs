@@ -8,6 +8,7 @@ mod crds;
 mod crd_store;
 mod fairness;
 mod frontdoor;
+mod guardrails;
 mod hostile;
 mod registry;
 mod shutdown;
@@ -20,7 +21,7 @@ use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use vcproxy_testenv::{shared, Vcproxy};
+use vcproxy_testenv::{shared, Vcproxy, VcproxyOptions};
 
 /// The `vcproxy` binary cargo built for these tests.
 pub fn vcproxy_bin() -> &'static Path {
@@ -31,6 +32,27 @@ pub fn vcproxy_bin() -> &'static Path {
 pub fn proxy() -> &'static Vcproxy {
     static PROXY: OnceLock<Vcproxy> = OnceLock::new();
     PROXY.get_or_init(|| Vcproxy::start(vcproxy_bin(), shared()).expect("starting vcproxy"))
+}
+
+/// A vcproxy with its own policy file (returned so tests can edit it).
+pub fn proxy_with_policy(policy: &str) -> (Vcproxy, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("vcproxy-policy-{}-{}", std::process::id(), unique_tenant("p")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.toml");
+    std::fs::write(&file, policy).unwrap();
+    let opts = VcproxyOptions { extra_toml: format!("[policy]\nfile = {:?}\n", file.display().to_string()), ..Default::default() };
+    (Vcproxy::start_with(vcproxy_bin(), shared(), opts).expect("starting vcproxy"), file)
+}
+
+/// Runs kubectl with `stdin` piped in (for `apply -f -`).
+pub fn kubectl_with_stdin(kubeconfig: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(vcproxy_testenv::kubectl_path().unwrap());
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = vcproxy_testenv::process::spawn(cmd).unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// A tenant name no other test uses: `<prefix><pid-ish><counter>`, short enough
