@@ -161,3 +161,37 @@ fn wait_for_reload(kc: &Path) {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// A tenant that forges the allowance group (or any identity) in its own headers gains
+/// nothing: vcproxy strips inbound impersonation headers and stamps its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_allowance_headers_open_no_lever() {
+    use crate::client::{body_bytes, connect, full};
+    let p = proxy();
+    let (tenant, kc) = tenant_on(p, "forge");
+    tokio::task::block_in_place(|| wait_until_guarded(&kc));
+    let token = crate::token_of(&kc);
+    let mut conn = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
+    let pinned = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "forged"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+    });
+    for (name, value) in [
+        ("impersonate-group", "vcproxy:allow:node-name"),
+        ("impersonate-user", "system:serviceaccount:kube-system:replicaset-controller"),
+        ("impersonate-group", "system:masters"),
+        ("x-remote-group", "vcproxy:allow:node-name"),
+    ] {
+        let req = http::Request::post(format!("{}/clusters/{tenant}/api/v1/namespaces/default/pods", p.url()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header(name, value)
+            .body(full(pinned.to_string()))
+            .unwrap();
+        let (status, _, body) = body_bytes(conn.send(req).await).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 403, "{name}: {value} opened the lever: {text}");
+        assert!(text.contains("node-name") && text.contains("\"kind\":\"Status\""), "{name}: {text}");
+    }
+}
