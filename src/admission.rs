@@ -130,7 +130,15 @@ impl Admission {
             .and_then(|s| s.parse().ok())
             .map(Duration::from_secs)
             .or_else(|| info.query.get("timeout").and_then(|t| humantime::parse_duration(t).ok()));
-        let wait_limit = flowcontrol::wait_limit_for(timeout.filter(|_| info.verb != Verb::Watch));
+        // A watch's timeoutSeconds is how long it streams, not a deadline. A queued watch holds
+        // no seat and costs no one else anything, and one refused early is only retried by
+        // its informer: watches may wait the longest (a reconnect storm of thousands of
+        // watches is served at the rate the upstream seats allow).
+        let wait_limit = if info.verb == Verb::Watch {
+            flowcontrol::MAX_WAIT_LIMIT
+        } else {
+            flowcontrol::wait_limit_for(timeout)
+        };
         match classify(info, learned, limits.list_width_cap) {
             Work::Stream => {
                 let slot = Slots::take(&self.slots.streams, tenant, limits.max_streams)

@@ -123,6 +123,18 @@ impl Client {
         })
     }
 
+    /// GET whose body is left to the caller to read as it arrives (watches): returns once
+    /// the response headers are in.
+    pub async fn open(&self, path: &str) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
+        let mut req = Request::get(format!("{}{path}", self.base_url)).header(ACCEPT, "application/json");
+        if let Some(b) = &self.bearer {
+            req = req.header(AUTHORIZATION, b.clone());
+        }
+        let mut send = self.send.clone();
+        send.ready().await.context("HTTP/2 connection not ready")?;
+        send.send_request(req.body(Full::new(Bytes::new()))?).await.with_context(|| format!("opening {path}"))
+    }
+
     /// GET, body counted and dropped.
     pub async fn get(&self, path: &str) -> anyhow::Result<Reply> {
         self.send(Method::GET, path, None, false).await

@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::json;
 use vcproxy_testenv::{ControlPlane, Vcproxy, VcproxyOptions};
 
-use crate::measure::{vcproxy_bin, Target};
+use crate::measure::{token_of, vcproxy_bin, Target};
 use crate::report::{Report, Table};
 use crate::stats::percentile_sorted;
 
@@ -333,11 +333,6 @@ fn ticks(p: &Pids) -> anyhow::Result<Ticks> {
     Ok(Ticks { vcproxy: of(p.vcproxy)?, apiserver: of(p.apiserver)?, etcd: of(p.etcd)? })
 }
 
-fn token_of(kubeconfig_yaml: &str) -> anyhow::Result<String> {
-    let v: serde_yaml::Value = serde_yaml::from_str(kubeconfig_yaml).context("tenant kubeconfig is not YAML")?;
-    v["users"][0]["user"]["token"].as_str().map(str::to_string).context("tenant kubeconfig has no token")
-}
-
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
@@ -350,7 +345,7 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 
 /// The default policy (`--seats` seats) without rate caps or tight queues: the bench measures
 /// the data path, not the policy.
-const NO_CAPS_POLICY: &str = r#"
+pub(crate) const NO_CAPS_POLICY: &str = r#"
 [defaults]
 level = "workload"
 weight = 1.0

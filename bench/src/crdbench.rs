@@ -40,7 +40,7 @@ use serde_json::{json, Value};
 use vcproxy_testenv::{ControlPlane, Vcproxy};
 
 use crate::client::{Auth, Client};
-use crate::measure::{vcproxy_bin, CaseResult, Target};
+use crate::measure::{token_of, vcproxy_bin, CaseResult, Target};
 use crate::report::{Report, Table};
 use crate::stats::Latency;
 
@@ -144,11 +144,6 @@ impl Tgt<'_> {
         });
         Bytes::from(serde_json::to_vec(&body).expect("serialisable"))
     }
-}
-
-fn token_of(kubeconfig_yaml: &str) -> anyhow::Result<String> {
-    let v: serde_yaml::Value = serde_yaml::from_str(kubeconfig_yaml).context("tenant kubeconfig is not YAML")?;
-    v["users"][0]["user"]["token"].as_str().map(str::to_string).context("tenant kubeconfig has no token")
 }
 
 fn via(path: &str) -> String {

@@ -32,7 +32,7 @@ use vcproxy_testenv::{ControlPlane, Vcproxy};
 
 use crate::client::{Auth, Client};
 use crate::fixtures;
-use crate::measure::{vcproxy_bin, CaseResult, Target};
+use crate::measure::{token_of, vcproxy_bin, CaseResult, Target};
 use crate::report::{Report, Table};
 use crate::stats::{fmt_mb, mb_per_s, Latency};
 
@@ -120,11 +120,6 @@ pub fn run(args: &LatencyArgs) -> anyhow::Result<Report> {
     let mut report = rt.block_on(measure(args, &cp, &proxy, token))?;
     report.json.insert("vcproxy_bin".into(), json!(bin.display().to_string()));
     Ok(report)
-}
-
-fn token_of(kubeconfig_yaml: &str) -> anyhow::Result<String> {
-    let v: serde_yaml::Value = serde_yaml::from_str(kubeconfig_yaml).context("tenant kubeconfig is not YAML")?;
-    v["users"][0]["user"]["token"].as_str().map(str::to_string).context("tenant kubeconfig has no token")
 }
 
 /// Tenant path prefix on vcproxy.

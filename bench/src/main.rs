@@ -8,6 +8,8 @@
 //! - `cost` ([`cost`]) — what a GET and a LIST cost through vcproxy vs directly, with h2load as
 //!   the load tool: req/s, p50/p99, CPU-seconds per 1,000 requests of vcproxy, kube-apiserver
 //!   and etcd, at low load and at saturation.
+//! - `watches` ([`watches`]) — many idle watches on one vcproxy: accepted within a deadline, RSS
+//!   per watch, event delivery added vs a direct watch, quiet tenants' GET latency.
 //! - `crd` ([`crdbench`]) — custom resources of a tenant CRD through vcproxy vs the same CRD in
 //!   kube-apiserver: create/get/list throughput and latency, watch event latency.
 //! - `run SCENARIO` ([`harness`]) — the multi-tenant load-test harness: vcproxy's fair queuing
@@ -25,6 +27,7 @@ mod measure;
 mod report;
 mod rewrite;
 mod stats;
+mod watches;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -71,6 +74,14 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Many idle watches (tenants × watches per HTTP/2 connection) on one vcproxy: how many are
+    /// accepted and how fast, RSS per watch, event delivery added, quiet GET latency.
+    Watches {
+        #[command(flatten)]
+        args: watches::WatchesArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Custom resources of a tenant CRD through vcproxy vs the same CRD directly in kube-apiserver
     /// (create/get/list/watch; starts a real control plane and vcproxy).
     Crd {
@@ -106,6 +117,10 @@ fn main() -> anyhow::Result<()> {
         Command::Cost { args, common } => {
             let info = report::RunInfo::new("cost");
             (info, common, cost::run(args)?)
+        }
+        Command::Watches { args, common } => {
+            let info = report::RunInfo::new("watches");
+            (info, common, watches::run(args)?)
         }
         Command::Crd { args, common } => {
             let info = report::RunInfo::new("crd");

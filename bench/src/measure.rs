@@ -48,3 +48,10 @@ pub fn vcproxy_bin(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
     Ok(path.canonicalize()?)
 }
+
+/// The bearer token of the first user of a kubeconfig (as `vcproxy tenant create` prints it).
+pub fn token_of(kubeconfig_yaml: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let v: serde_yaml::Value = serde_yaml::from_str(kubeconfig_yaml).context("tenant kubeconfig is not YAML")?;
+    v["users"][0]["user"]["token"].as_str().map(str::to_string).context("tenant kubeconfig has no token")
+}
