@@ -18,6 +18,7 @@ pub mod fields;
 pub mod object;
 pub mod patch;
 pub mod selectors;
+pub(crate) mod splice;
 pub mod stream;
 
 use std::collections::HashMap;

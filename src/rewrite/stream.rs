@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use super::fields::{self, KindFields};
 use super::object::{name_column, rewrite_list_item, rewrite_row, rewrite_table, rewrite_with, Disposition};
+use super::splice::{Outcome, Plan, Splicer};
 use super::{parse_json, Direction, Limits, NamespaceMapper, RewriteError};
 
 type Result<T> = std::result::Result<T, RewriteError>;
@@ -187,6 +188,8 @@ pub struct ListRewriter<M> {
     /// Turns an upstream `metadata.continue` into the token the tenant sees (sealed: see
     /// `crate::continue_token`). `None` keeps tokens as they are.
     continue_sealer: Option<ContinueSealer>,
+    /// ToVirtual: the byte-splice path for items and rows (`None`: always the Value path).
+    splice: Option<(Plan, Splicer)>,
 }
 
 /// Maps an upstream continue token to the one the tenant receives.
@@ -217,7 +220,16 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             dropped: 0,
             rows_without_object: false,
             continue_sealer: None,
+            splice: splice_for(dir, fields::fields_for(group, resource)),
         }
+    }
+
+    /// Turns the byte-splice fast path off (`false`) or on: every element then goes through the
+    /// `serde_json::Value` path. For benchmarks and tests; the output is the same either way.
+    #[doc(hidden)]
+    pub fn splice(mut self, on: bool) -> Self {
+        self.splice = if on { splice_for(self.dir, self.table) } else { None };
+        self
     }
 
     /// Seals `metadata.continue` on the way to the tenant with `seal`.
@@ -443,6 +455,31 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             self.write_kept(out, None)?;
             return Ok(());
         }
+        // Typed list items and Table rows: the splice path first (see `super::splice`).
+        if let Some((plan, splicer)) = self.splice.as_mut().filter(|_| self.rows || !self.generic) {
+            let outcome = if self.rows {
+                splicer.row(plan, &self.buf, &self.mapper, self.name_col, self.rows_without_object)
+            } else {
+                splicer.item(plan, &self.buf, &self.mapper)
+            };
+            match outcome {
+                Outcome::Keep => {
+                    if self.kept > 0 {
+                        out.push(b',');
+                    }
+                    self.kept += 1;
+                    splicer.write(&self.buf, out);
+                    self.buf.clear();
+                    return Ok(());
+                }
+                Outcome::Drop => {
+                    self.dropped += 1;
+                    self.buf.clear();
+                    return Ok(());
+                }
+                Outcome::Fallback => {}
+            }
+        }
         let mut v = parse_json(&self.buf)?;
         self.buf.clear();
         let d = if self.rows {
@@ -497,6 +534,11 @@ impl<M: NamespaceMapper> ListRewriter<M> {
     }
 }
 
+/// The splice path's plan for a resource, ToVirtual only.
+fn splice_for(dir: Direction, table: &KindFields) -> Option<(Plan, Splicer)> {
+    (dir == Direction::ToVirtual).then(|| (Plan::new(table), Splicer::default()))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum W {
     Between,
@@ -515,6 +557,8 @@ pub struct WatchRewriter<M> {
     buf: Vec<u8>,
     dropped: usize,
     rows_without_object: bool,
+    /// As in [`ListRewriter`], for events.
+    splice: Option<(Plan, Splicer)>,
 }
 
 impl<M: NamespaceMapper> WatchRewriter<M> {
@@ -533,7 +577,15 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
             buf: Vec::new(),
             dropped: 0,
             rows_without_object: false,
+            splice: splice_for(dir, fields::fields_for(group, resource)),
         }
+    }
+
+    /// As [`ListRewriter::splice`].
+    #[doc(hidden)]
+    pub fn splice(mut self, on: bool) -> Self {
+        self.splice = if on { splice_for(self.dir, self.table) } else { None };
+        self
     }
 
     /// As [`ListRewriter::allow_rows_without_object`], for watches with `as=Table`.
@@ -601,6 +653,22 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
     }
 
     fn event(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        if let Some((plan, splicer)) = self.splice.as_mut() {
+            match splicer.event(plan, &self.buf, &self.mapper) {
+                Outcome::Keep => {
+                    splicer.write(&self.buf, out);
+                    out.push(b'\n');
+                    self.buf.clear();
+                    return Ok(());
+                }
+                Outcome::Drop => {
+                    self.dropped += 1;
+                    self.buf.clear();
+                    return Ok(());
+                }
+                Outcome::Fallback => {}
+            }
+        }
         let mut ev = parse_json(&self.buf)?;
         self.buf.clear();
         let Value::Object(map) = &mut ev else { unreachable!("starts with {{") };
