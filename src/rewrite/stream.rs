@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::fields::{self, KindFields};
 use super::object::{name_column, rewrite_list_item, rewrite_row, rewrite_table, rewrite_with, Disposition};
-use super::splice::{Outcome, Plan, Splicer};
+use super::splice::{self, Outcome, Plan, Splicer};
 use super::{parse_json, Direction, Limits, NamespaceMapper, RewriteError};
 
 type Result<T> = std::result::Result<T, RewriteError>;
@@ -72,7 +72,7 @@ impl Scan {
                     i += 1;
                     continue;
                 }
-                match input[i..].iter().position(|&c| c == b'"' || c == b'\\') {
+                match find(&input[i..], in_string) {
                     None => return Ok(None),
                     Some(p) => {
                         i += p;
@@ -87,6 +87,13 @@ impl Scan {
                         i += 1;
                         continue;
                     }
+                }
+            }
+            if self.mode == Mode::Container {
+                // Only quotes and brackets matter here: jump to the next one.
+                match find(&input[i..], structural) {
+                    None => return Ok(None),
+                    Some(p) => i += p,
                 }
             }
             let b = input[i];
@@ -136,6 +143,44 @@ impl Scan {
         }
         Ok(None)
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Marks (high bit) the zero bytes of `v`; the lowest mark is exact (see "Bit Twiddling Hacks").
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(ONES) & !v & HIGH
+}
+
+/// Bytes that end a run of string bytes: `"` and `\`.
+#[inline(always)]
+fn in_string(x: u64) -> u64 {
+    zero_bytes(x ^ (ONES * b'"' as u64)) | zero_bytes(x ^ (ONES * b'\\' as u64))
+}
+
+/// Bytes the scanner acts on inside a container: `"`, `{`, `}`, `[`, `]` (`|0x20` folds the
+/// square brackets onto the curly ones; nothing else folds onto them).
+#[inline(always)]
+fn structural(x: u64) -> u64 {
+    let y = x | (ONES * 0x20);
+    zero_bytes(x ^ (ONES * b'"' as u64)) | zero_bytes(y ^ (ONES * b'{' as u64)) | zero_bytes(y ^ (ONES * b'}' as u64))
+}
+
+/// The index of the first byte `marks` flags, eight bytes at a time (a byte at a time for the
+/// tail, through the same test).
+#[inline(always)]
+fn find(input: &[u8], marks: fn(u64) -> u64) -> Option<usize> {
+    let mut i = 0;
+    while let Some(w) = input.get(i..i + 8) {
+        let m = marks(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    input[i..].iter().position(|&c| marks(c as u64) & 0x80 != 0).map(|p| i + p)
 }
 
 /// Appends `input[..n]` (or all of it) to `buf`, minding the element limit.
@@ -371,6 +416,9 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                         out.push(b']');
                         self.st = L::AfterValue;
                         input = &input[1..];
+                    } else if let Some(n) = self.direct_element(input, out) {
+                        input = &input[n..];
+                        self.st = L::AfterElem;
                     } else {
                         self.scan.begin();
                         self.st = L::Elem;
@@ -455,30 +503,13 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             self.write_kept(out, None)?;
             return Ok(());
         }
-        // Typed list items and Table rows: the splice path first (see `super::splice`).
-        if let Some((plan, splicer)) = self.splice.as_mut().filter(|_| self.rows || !self.generic) {
-            let outcome = if self.rows {
-                splicer.row(plan, &self.buf, &self.mapper, self.name_col, self.rows_without_object)
-            } else {
-                splicer.item(plan, &self.buf, &self.mapper)
-            };
-            match outcome {
-                Outcome::Keep => {
-                    if self.kept > 0 {
-                        out.push(b',');
-                    }
-                    self.kept += 1;
-                    splicer.write(&self.buf, out);
-                    self.buf.clear();
-                    return Ok(());
-                }
-                Outcome::Drop => {
-                    self.dropped += 1;
-                    self.buf.clear();
-                    return Ok(());
-                }
-                Outcome::Fallback => {}
-            }
+        // The splice path first (see `super::splice`), now that the element is whole.
+        let buf = std::mem::take(&mut self.buf);
+        let spliced = self.splice_element(&buf, true, out).is_some();
+        self.buf = buf;
+        if spliced {
+            self.buf.clear();
+            return Ok(());
         }
         let mut v = parse_json(&self.buf)?;
         self.buf.clear();
@@ -493,6 +524,50 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                 self.dropped += 1;
                 Ok(())
             }
+        }
+    }
+
+    /// An element that starts at `input[0]`, straight from the chunk if it is all there and the
+    /// splice path takes it: no boundary scan, no copy into `buf`. `None`: scan and buffer it.
+    fn direct_element(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        // The splice path nests less deeply than the scanner allows, or the scanner's TooDeep
+        // would be skipped.
+        if !self.buf.is_empty() || self.limits.max_depth < 2 + splice::MAX_DEPTH {
+            return None;
+        }
+        self.splice_element(input, false, out)
+    }
+
+    /// Typed list items and Table rows, ToVirtual: the splice path on the element at the start
+    /// of `b` (all of it if `whole`). `Some(length)` when it was written or dropped.
+    fn splice_element(&mut self, b: &[u8], whole: bool, out: &mut Vec<u8>) -> Option<usize> {
+        if self.generic && !self.rows {
+            return None;
+        }
+        let (plan, splicer) = self.splice.as_mut()?;
+        let (outcome, n) = if self.rows {
+            splicer.row_at(plan, b, &self.mapper, self.name_col, self.rows_without_object, whole)
+        } else {
+            splicer.item_at(plan, b, &self.mapper, whole)
+        };
+        // Over the limit: the scanner reports it.
+        if n > self.limits.max_element {
+            return None;
+        }
+        match outcome {
+            Outcome::Keep => {
+                if self.kept > 0 {
+                    out.push(b',');
+                }
+                self.kept += 1;
+                splicer.write(&b[..n], out);
+                Some(n)
+            }
+            Outcome::Drop => {
+                self.dropped += 1;
+                Some(n)
+            }
+            Outcome::Fallback => None,
         }
     }
 
@@ -627,6 +702,8 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
                 W::Between => {
                     if is_ws(b) {
                         input = &input[1..];
+                    } else if let Some(n) = self.direct_event(input, out) {
+                        input = &input[n..];
                     } else if b == b'{' {
                         self.scan.begin();
                         self.st = W::Event;
@@ -652,22 +729,42 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
         Ok(())
     }
 
-    fn event(&mut self, out: &mut Vec<u8>) -> Result<()> {
-        if let Some((plan, splicer)) = self.splice.as_mut() {
-            match splicer.event(plan, &self.buf, &self.mapper) {
-                Outcome::Keep => {
-                    splicer.write(&self.buf, out);
-                    out.push(b'\n');
-                    self.buf.clear();
-                    return Ok(());
-                }
-                Outcome::Drop => {
-                    self.dropped += 1;
-                    self.buf.clear();
-                    return Ok(());
-                }
-                Outcome::Fallback => {}
+    /// As [`ListRewriter`]'s `direct_element`, for an event starting at `input[0]`.
+    fn direct_event(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        if input[0] != b'{' || self.limits.max_depth < splice::MAX_DEPTH {
+            return None;
+        }
+        self.splice_event(input, false, out)
+    }
+
+    /// The splice path on the event at the start of `b` (all of it if `whole`).
+    fn splice_event(&mut self, b: &[u8], whole: bool, out: &mut Vec<u8>) -> Option<usize> {
+        let (plan, splicer) = self.splice.as_mut()?;
+        let (outcome, n) = splicer.event_at(plan, b, &self.mapper, whole);
+        if n > self.limits.max_element {
+            return None;
+        }
+        match outcome {
+            Outcome::Keep => {
+                splicer.write(&b[..n], out);
+                out.push(b'\n');
+                Some(n)
             }
+            Outcome::Drop => {
+                self.dropped += 1;
+                Some(n)
+            }
+            Outcome::Fallback => None,
+        }
+    }
+
+    fn event(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        let spliced = self.splice_event(&buf, true, out).is_some();
+        self.buf = buf;
+        if spliced {
+            self.buf.clear();
+            return Ok(());
         }
         let mut ev = parse_json(&self.buf)?;
         self.buf.clear();

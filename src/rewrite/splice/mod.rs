@@ -42,6 +42,7 @@ use super::object::{rewrite_tokens, METADATA_NAME_LABEL};
 use super::NamespaceMapper;
 use crate::mapping::{TENANT_LABEL, VIRTUAL_NAME_LABEL};
 use scan::{apply, reserved, unescape, Cx, Item, Scratch, Str, R};
+pub(crate) use scan::MAX_DEPTH;
 
 /// The splice path gives up on this element; the Value path takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,9 +141,15 @@ pub(crate) struct Splicer {
 }
 
 impl Splicer {
-    /// A list item (of a typed list); see [`super::object::rewrite_single`].
+    /// A list item (of a typed list) that is all of `b`; see [`super::object::rewrite_single`].
+    #[cfg(test)]
     pub fn item(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper) -> Outcome {
-        self.run(plan, b, m, |cx| {
+        self.item_at(plan, b, m, true).0
+    }
+
+    /// A list item at the start of `b` (all of `b` if `whole`), and its length.
+    pub fn item_at(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper, whole: bool) -> (Outcome, usize) {
+        self.run(plan, b, m, whole, |cx| {
             if cx.peek()? != b'{' {
                 return Err(Bail);
             }
@@ -151,9 +158,15 @@ impl Splicer {
         })
     }
 
-    /// A Table row; see [`super::object::rewrite_row`].
+    /// A Table row that is all of `b`; see [`super::object::rewrite_row`].
+    #[cfg(test)]
     pub fn row(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper, name_col: Option<usize>, rows_without_object: bool) -> Outcome {
-        self.run(plan, b, m, |cx| {
+        self.row_at(plan, b, m, name_col, rows_without_object, true).0
+    }
+
+    /// A Table row at the start of `b` (all of `b` if `whole`), and its length.
+    pub fn row_at(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper, name_col: Option<usize>, rows_without_object: bool, whole: bool) -> (Outcome, usize) {
+        self.run(plan, b, m, whole, |cx| {
             if cx.peek()? != b'{' {
                 return Err(Bail);
             }
@@ -195,9 +208,15 @@ impl Splicer {
         })
     }
 
-    /// A watch event `{"type":…,"object":…}`; see `WatchRewriter`.
+    /// A watch event `{"type":…,"object":…}` that is all of `b`; see `WatchRewriter`.
+    #[cfg(test)]
     pub fn event(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper) -> Outcome {
-        self.run(plan, b, m, |cx| {
+        self.event_at(plan, b, m, true).0
+    }
+
+    /// A watch event at the start of `b` (all of `b` if `whole`), and its length.
+    pub fn event_at(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper, whole: bool) -> (Outcome, usize) {
+        self.run(plan, b, m, whole, |cx| {
             if cx.peek()? != b'{' {
                 return Err(Bail);
             }
@@ -237,17 +256,22 @@ impl Splicer {
         })
     }
 
-    fn run(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper, f: impl FnOnce(&mut Cx) -> R<Outcome>) -> Outcome {
-        // One UTF-8 check up front: every string span is then valid UTF-8.
-        if !plan.usable || std::str::from_utf8(b).is_err() {
-            return Outcome::Fallback;
+    /// Runs `f` over the element at the start of `b`. Not `whole`: the element may be followed
+    /// by anything, or be cut short (then it is a [`Outcome::Fallback`], like invalid JSON).
+    fn run(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper, whole: bool, f: impl FnOnce(&mut Cx) -> R<Outcome>) -> (Outcome, usize) {
+        if !plan.usable {
+            return (Outcome::Fallback, 0);
         }
         let mut cx = Cx::new(b, &mut self.s, m, plan.namespaces);
-        let r = cx.next().and_then(|_| f(&mut cx)).and_then(|o| cx.end().map(|_| o));
-        r.unwrap_or(Outcome::Fallback)
+        let r = cx.next().and_then(|_| f(&mut cx)).and_then(|o| if whole { cx.end().map(|_| o) } else { Ok(o) });
+        match r {
+            Ok(o) => (o, cx.i),
+            Err(Bail) => (Outcome::Fallback, 0),
+        }
     }
 
-    /// Writes the element last answered [`Outcome::Keep`] for, with its edits.
+    /// Writes the element last answered [`Outcome::Keep`] for (`b` is exactly that element),
+    /// with its edits.
     pub fn write(&mut self, b: &[u8], out: &mut Vec<u8>) {
         apply(b, &mut self.s, out);
     }

@@ -1,6 +1,7 @@
 //! The validating JSON scanner under the splice rewriter, and the edit list it fills.
 //!
-//! It accepts exactly what `parse_json` would accept *or gives up* ([`Bail`]): UTF-8, string
+//! It accepts exactly what `parse_json` would accept *or gives up* ([`Bail`]): UTF-8 (checked
+//! per string: outside strings only ASCII tokens are accepted), string
 //! escapes, control characters, number grammar, literals, nesting and duplicate keys (compared
 //! after unescaping) are all checked. Where serde_json's own answer is subtle, it gives up
 //! rather than guess: surrogate `\u` escapes, numbers with an exponent or over
@@ -12,7 +13,7 @@ use crate::rewrite::NamespaceMapper;
 pub(super) type R<T> = Result<T, Bail>;
 
 /// Deepest nesting taken on here; serde_json refuses beyond 128, so deeper goes to it.
-const MAX_DEPTH: usize = 100;
+pub(crate) const MAX_DEPTH: usize = 100;
 /// Longest number token taken as it is: one this short without an exponent is a finite f64.
 const MAX_NUMBER: usize = 300;
 
@@ -23,6 +24,9 @@ pub(super) struct Str {
     pub end: usize,
     /// Has a backslash escape: the raw bytes are not the value.
     pub escaped: bool,
+    /// Has a `\u` or `\/` escape. Without one, every character has a single spelling, so raw
+    /// bytes compare like values (keys) and a prefix of letters reads the same (`f:vcproxy.io/`).
+    pub exotic: bool,
 }
 
 impl Str {
@@ -186,34 +190,55 @@ impl<'a> Cx<'a> {
         let b = self.b;
         let start = self.i;
         let mut i = start + 1;
-        let mut escaped = false;
+        let (mut escaped, mut exotic, mut high) = (false, false, 0u64);
         loop {
-            // Most string bytes are plain: skip them eight at a time.
+            // Most string bytes are plain: skip them eight at a time, then straight to the first
+            // special one (the lowest mark is exact).
             while let Some(w) = b.get(i..i + 8) {
-                if special(u64::from_le_bytes(w.try_into().expect("8 bytes"))) != 0 {
+                let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+                let sp = special(x);
+                if sp != 0 {
+                    let k = sp.trailing_zeros() / 8;
+                    high |= x & ((1u64 << (8 * k)) - 1);
+                    i += k as usize;
                     break;
                 }
+                high |= x;
                 i += 8;
             }
             match *b.get(i).ok_or(Bail)? {
                 b'"' => {
+                    // Only strings hold non-ASCII bytes: check those strings' UTF-8.
+                    if high & HIGH != 0 && std::str::from_utf8(&b[start + 1..i]).is_err() {
+                        return Err(Bail);
+                    }
                     self.i = i + 1;
-                    return Ok(Str { start, end: i + 1, escaped });
+                    return Ok(Str { start, end: i + 1, escaped, exotic });
                 }
                 b'\\' => {
                     escaped = true;
                     i += match *b.get(i + 1).ok_or(Bail)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                        b'/' => {
+                            exotic = true;
+                            2
+                        }
                         // Surrogates (pairs or not) are left to serde_json's rules.
                         b'u' => match hex4(&b[i + 2..]) {
-                            Some(c) if !(0xD800..=0xDFFF).contains(&c) => 6,
+                            Some(c) if !(0xD800..=0xDFFF).contains(&c) => {
+                                exotic = true;
+                                6
+                            }
                             _ => return Err(Bail),
                         },
                         _ => return Err(Bail),
                     };
                 }
                 0..=0x1f => return Err(Bail),
-                _ => i += 1,
+                c => {
+                    high |= c as u64 & 0x80;
+                    i += 1;
+                }
             }
         }
     }
@@ -353,7 +378,7 @@ impl<'a> Cx<'a> {
             b'{' => self.object(|cx, k| {
                 if fkeys {
                     let hit = |key: &[u8]| key.strip_prefix(b"f:").is_some_and(reserved);
-                    if if k.escaped { hit(&unescape(k.raw(cx.b))) } else { hit(k.raw(cx.b)) } {
+                    if if k.exotic { hit(&unescape(k.raw(cx.b))) } else { hit(k.raw(cx.b)) } {
                         return Err(Bail);
                     }
                 }
@@ -372,16 +397,30 @@ impl<'a> Cx<'a> {
         if n < 2 {
             return Ok(());
         }
-        if keys.iter().any(|k| k.escaped) {
+        if keys.iter().any(|k| k.exotic) {
             let mut decoded: Vec<Vec<u8>> = keys.iter().map(|k| if k.escaped { unescape(k.raw(b)) } else { k.raw(b).to_vec() }).collect();
             decoded.sort_unstable();
             if decoded.windows(2).any(|w| w[0] == w[1]) {
                 return Err(Bail);
             }
         } else if n <= 16 {
+            // Length and first bytes first: most pairs differ there, without a memcmp call.
+            let fp = |k: &Str| {
+                let raw = k.raw(b);
+                let mut w = [0u8; 8];
+                let l = raw.len().min(6);
+                w[..l].copy_from_slice(&raw[..l]);
+                w[6] = raw.len() as u8;
+                w[7] = (raw.len() >> 8) as u8;
+                u64::from_le_bytes(w)
+            };
+            let mut fps = [0u64; 16];
+            for (f, k) in fps.iter_mut().zip(keys.iter()) {
+                *f = fp(k);
+            }
             for i in 1..n {
                 let a = keys[i].raw(b);
-                if keys[..i].iter().any(|k| k.raw(b) == a) {
+                if (0..i).any(|j| fps[j] == fps[i] && keys[j].raw(b) == a) {
                     return Err(Bail);
                 }
             }
