@@ -235,6 +235,8 @@ pub struct ListRewriter<M> {
     continue_sealer: Option<ContinueSealer>,
     /// ToVirtual: the byte-splice path for items and rows (`None`: always the Value path).
     splice: Option<(Plan, Splicer)>,
+    /// Length of the last element, to guess whether the next one is all in the chunk.
+    last_len: usize,
 }
 
 /// Maps an upstream continue token to the one the tenant receives.
@@ -266,6 +268,7 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             rows_without_object: false,
             continue_sealer: None,
             splice: splice_for(dir, fields::fields_for(group, resource)),
+            last_len: 0,
         }
     }
 
@@ -535,6 +538,11 @@ impl<M: NamespaceMapper> ListRewriter<M> {
         if !self.buf.is_empty() || self.limits.max_depth < 2 + splice::MAX_DEPTH {
             return None;
         }
+        // Much shorter than the last one: probably cut by the chunk's end, so the attempt would
+        // be wasted (a wrong guess only costs time).
+        if input.len() < self.last_len - self.last_len / 8 {
+            return None;
+        }
         self.splice_element(input, false, out)
     }
 
@@ -554,6 +562,7 @@ impl<M: NamespaceMapper> ListRewriter<M> {
         if n > self.limits.max_element {
             return None;
         }
+        self.last_len = n;
         match outcome {
             Outcome::Keep => {
                 if self.kept > 0 {
@@ -634,6 +643,7 @@ pub struct WatchRewriter<M> {
     rows_without_object: bool,
     /// As in [`ListRewriter`], for events.
     splice: Option<(Plan, Splicer)>,
+    last_len: usize,
 }
 
 impl<M: NamespaceMapper> WatchRewriter<M> {
@@ -653,6 +663,7 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
             dropped: 0,
             rows_without_object: false,
             splice: splice_for(dir, fields::fields_for(group, resource)),
+            last_len: 0,
         }
     }
 
@@ -731,7 +742,7 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
 
     /// As [`ListRewriter`]'s `direct_element`, for an event starting at `input[0]`.
     fn direct_event(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-        if input[0] != b'{' || self.limits.max_depth < splice::MAX_DEPTH {
+        if input[0] != b'{' || self.limits.max_depth < splice::MAX_DEPTH || input.len() < self.last_len - self.last_len / 8 {
             return None;
         }
         self.splice_event(input, false, out)
@@ -744,6 +755,7 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
         if n > self.limits.max_element {
             return None;
         }
+        self.last_len = n;
         match outcome {
             Outcome::Keep => {
                 splicer.write(&b[..n], out);
