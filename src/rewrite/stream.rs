@@ -203,9 +203,22 @@ enum L {
     AfterValue,
     ElemOrEnd { first: bool },
     Elem,
+    /// An element (`{…`) cut by the chunk's end is in `buf`, not yet scanned: the next chunk
+    /// is joined to it and spliced (see [`ListRewriter::feed`]).
+    Straddle,
     AfterElem,
     End,
     Failed,
+}
+
+/// What the splice path did with the element at the start of the input.
+enum Direct {
+    /// Written or dropped; it was this long.
+    Done(usize),
+    /// Cut short by the end of the input (or probably so).
+    Cut,
+    /// Not for the splice path: scan and buffer it.
+    No,
 }
 
 /// Rewrites a LIST (or Table) response body as it streams. See the module docs.
@@ -237,6 +250,11 @@ pub struct ListRewriter<M> {
     splice: Option<(Plan, Splicer)>,
     /// Length of the last element, to guess whether the next one is all in the chunk.
     last_len: usize,
+    /// The element at the start of the input was cut before: no second time (it goes to the
+    /// scanner), so no element is spliced over and over as chunks trickle in.
+    cut_once: bool,
+    /// The joined buffer of [`ListRewriter::feed`], kept for its allocation.
+    spare: Vec<u8>,
 }
 
 /// Maps an upstream continue token to the one the tenant receives.
@@ -269,6 +287,8 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             continue_sealer: None,
             splice: splice_for(dir, fields::fields_for(group, resource)),
             last_len: 0,
+            cut_once: false,
+            spare: Vec::new(),
         }
     }
 
@@ -305,7 +325,7 @@ impl<M: NamespaceMapper> ListRewriter<M> {
         if self.st == L::Failed {
             return Err(RewriteError::InvalidJson("the body already failed to rewrite".into()));
         }
-        let r = self.run(chunk, out);
+        let r = self.feed(chunk, out);
         if r.is_err() {
             self.st = L::Failed;
         }
@@ -313,7 +333,15 @@ impl<M: NamespaceMapper> ListRewriter<M> {
     }
 
     /// Ends the body: errors if it was truncated.
-    pub fn finish(&mut self, _out: &mut Vec<u8>) -> Result<()> {
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        // What was kept for the next chunk goes through on its own (the first element of it
+        // to the scanner, for the error it would have given; each round takes one at least).
+        while self.st == L::Straddle {
+            if let Err(e) = self.feed(&[], out) {
+                self.st = L::Failed;
+                return Err(e);
+            }
+        }
         match self.st {
             L::End => Ok(()),
             L::Failed => Err(RewriteError::InvalidJson("the body already failed to rewrite".into())),
@@ -331,6 +359,28 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             out.extend_from_slice(bytes);
             Ok(())
         }
+    }
+
+    /// [`ListRewriter::run`], but an element cut by the last chunk's end is first joined with
+    /// this chunk (one copy), so it too is spliced rather than scanned and buffered.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if self.st != L::Straddle {
+            return self.run(chunk, out);
+        }
+        let mut joined = std::mem::take(&mut self.spare);
+        joined.clear();
+        joined.append(&mut self.buf);
+        self.st = L::ElemOrEnd { first: false };
+        self.cut_once = true;
+        let r = if joined.len() + chunk.len() <= self.limits.max_element {
+            joined.extend_from_slice(chunk);
+            self.run(&joined, out)
+        } else {
+            // Too much to join: the cut part goes to the scanner (see `cut_once`), then the chunk.
+            self.run(&joined, out).and_then(|_| self.run(chunk, out))
+        };
+        self.spare = joined;
+        r
     }
 
     fn run(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
@@ -419,12 +469,25 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                         out.push(b']');
                         self.st = L::AfterValue;
                         input = &input[1..];
-                    } else if let Some(n) = self.direct_element(input, out) {
-                        input = &input[n..];
-                        self.st = L::AfterElem;
                     } else {
-                        self.scan.begin();
-                        self.st = L::Elem;
+                        match self.direct_element(input, out) {
+                            Direct::Done(n) => {
+                                input = &input[n..];
+                                self.st = L::AfterElem;
+                                self.cut_once = false;
+                            }
+                            Direct::Cut if !self.cut_once => {
+                                // Kept as it is for the next chunk (a valid start, or a guess).
+                                capture(&mut self.buf, input, limit)?;
+                                input = &[];
+                                self.st = L::Straddle;
+                            }
+                            _ => {
+                                self.cut_once = false;
+                                self.scan.begin();
+                                self.st = L::Elem;
+                            }
+                        }
                     }
                 }
                 L::AfterElem => match b {
@@ -440,6 +503,7 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                     _ => return Err(unexpected(b, "after an array element")),
                 },
                 L::End => return Err(unexpected(b, "after the end of the body")),
+                L::Straddle => unreachable!("joined in feed"),
                 L::Failed => unreachable!("checked in push"),
             }
         }
@@ -508,7 +572,7 @@ impl<M: NamespaceMapper> ListRewriter<M> {
         }
         // The splice path first (see `super::splice`), now that the element is whole.
         let buf = std::mem::take(&mut self.buf);
-        let spliced = self.splice_element(&buf, true, out).is_some();
+        let spliced = matches!(self.splice_element(&buf, true, out), Direct::Done(_));
         self.buf = buf;
         if spliced {
             self.buf.clear();
@@ -532,27 +596,27 @@ impl<M: NamespaceMapper> ListRewriter<M> {
 
     /// An element that starts at `input[0]`, straight from the chunk if it is all there and the
     /// splice path takes it: no boundary scan, no copy into `buf`. `None`: scan and buffer it.
-    fn direct_element(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    fn direct_element(&mut self, input: &[u8], out: &mut Vec<u8>) -> Direct {
         // The splice path nests less deeply than the scanner allows, or the scanner's TooDeep
         // would be skipped.
-        if !self.buf.is_empty() || self.limits.max_depth < 2 + splice::MAX_DEPTH {
-            return None;
+        if self.splice.is_none() || (self.generic && !self.rows) || !self.buf.is_empty() || self.limits.max_depth < 2 + splice::MAX_DEPTH {
+            return Direct::No;
         }
-        // Much shorter than the last one: probably cut by the chunk's end, so the attempt would
-        // be wasted (a wrong guess only costs time).
+        // Much shorter than the last one: probably cut by the chunk's end, so an attempt now
+        // would be wasted (a wrong guess only costs time).
         if input.len() < self.last_len - self.last_len / 8 {
-            return None;
+            return if input[0] == b'{' { Direct::Cut } else { Direct::No };
         }
         self.splice_element(input, false, out)
     }
 
     /// Typed list items and Table rows, ToVirtual: the splice path on the element at the start
-    /// of `b` (all of it if `whole`). `Some(length)` when it was written or dropped.
-    fn splice_element(&mut self, b: &[u8], whole: bool, out: &mut Vec<u8>) -> Option<usize> {
+    /// of `b` (all of it if `whole`).
+    fn splice_element(&mut self, b: &[u8], whole: bool, out: &mut Vec<u8>) -> Direct {
         if self.generic && !self.rows {
-            return None;
+            return Direct::No;
         }
-        let (plan, splicer) = self.splice.as_mut()?;
+        let Some((plan, splicer)) = self.splice.as_mut() else { return Direct::No };
         let (outcome, n) = if self.rows {
             splicer.row_at(plan, b, &self.mapper, self.name_col, self.rows_without_object, whole)
         } else {
@@ -560,9 +624,8 @@ impl<M: NamespaceMapper> ListRewriter<M> {
         };
         // Over the limit: the scanner reports it.
         if n > self.limits.max_element {
-            return None;
+            return Direct::No;
         }
-        self.last_len = n;
         match outcome {
             Outcome::Keep => {
                 if self.kept > 0 {
@@ -570,14 +633,13 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                 }
                 self.kept += 1;
                 splicer.write(&b[..n], out);
-                Some(n)
             }
-            Outcome::Drop => {
-                self.dropped += 1;
-                Some(n)
-            }
-            Outcome::Fallback => None,
+            Outcome::Drop => self.dropped += 1,
+            Outcome::Cut => return Direct::Cut,
+            Outcome::Fallback => return Direct::No,
         }
+        self.last_len = n;
+        Direct::Done(n)
     }
 
     /// Writes one kept element (`None`: the raw bytes in `buf`), with a comma when needed.
@@ -627,6 +689,8 @@ fn splice_for(dir: Direction, table: &KindFields) -> Option<(Plan, Splicer)> {
 enum W {
     Between,
     Event,
+    /// As [`L::Straddle`].
+    Straddle,
     Failed,
 }
 
@@ -644,6 +708,8 @@ pub struct WatchRewriter<M> {
     /// As in [`ListRewriter`], for events.
     splice: Option<(Plan, Splicer)>,
     last_len: usize,
+    cut_once: bool,
+    spare: Vec<u8>,
 }
 
 impl<M: NamespaceMapper> WatchRewriter<M> {
@@ -664,6 +730,8 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
             rows_without_object: false,
             splice: splice_for(dir, fields::fields_for(group, resource)),
             last_len: 0,
+            cut_once: false,
+            spare: Vec::new(),
         }
     }
 
@@ -689,7 +757,7 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
         if self.st == W::Failed {
             return Err(RewriteError::InvalidJson("the watch stream already failed to rewrite".into()));
         }
-        let r = self.run(chunk, out);
+        let r = self.feed(chunk, out);
         if r.is_err() {
             self.st = W::Failed;
         }
@@ -697,7 +765,13 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
     }
 
     /// Ends the stream: errors if it stopped in the middle of an event.
-    pub fn finish(&mut self, _out: &mut Vec<u8>) -> Result<()> {
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        while self.st == W::Straddle {
+            if let Err(e) = self.feed(&[], out) {
+                self.st = W::Failed;
+                return Err(e);
+            }
+        }
         match self.st {
             W::Between => Ok(()),
             _ => {
@@ -707,17 +781,49 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
         }
     }
 
+    /// As [`ListRewriter::feed`].
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if self.st != W::Straddle {
+            return self.run(chunk, out);
+        }
+        let mut joined = std::mem::take(&mut self.spare);
+        joined.clear();
+        joined.append(&mut self.buf);
+        self.st = W::Between;
+        self.cut_once = true;
+        let r = if joined.len() + chunk.len() <= self.limits.max_element {
+            joined.extend_from_slice(chunk);
+            self.run(&joined, out)
+        } else {
+            self.run(&joined, out).and_then(|_| self.run(chunk, out))
+        };
+        self.spare = joined;
+        r
+    }
+
     fn run(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         while let Some(&b) = input.first() {
             match self.st {
                 W::Between => {
                     if is_ws(b) {
                         input = &input[1..];
-                    } else if let Some(n) = self.direct_event(input, out) {
-                        input = &input[n..];
                     } else if b == b'{' {
-                        self.scan.begin();
-                        self.st = W::Event;
+                        match self.direct_event(input, out) {
+                            Direct::Done(n) => {
+                                input = &input[n..];
+                                self.cut_once = false;
+                            }
+                            Direct::Cut if !self.cut_once => {
+                                capture(&mut self.buf, input, self.limits.max_element)?;
+                                input = &[];
+                                self.st = W::Straddle;
+                            }
+                            _ => {
+                                self.cut_once = false;
+                                self.scan.begin();
+                                self.st = W::Event;
+                            }
+                        }
                     } else {
                         return Err(unexpected(b, "where a watch event should start"));
                     }
@@ -734,45 +840,47 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
                         self.event(out)?;
                     }
                 },
+                W::Straddle => unreachable!("joined in feed"),
                 W::Failed => unreachable!("checked in push"),
             }
         }
         Ok(())
     }
 
-    /// As [`ListRewriter`]'s `direct_element`, for an event starting at `input[0]`.
-    fn direct_event(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-        if input[0] != b'{' || self.limits.max_depth < splice::MAX_DEPTH || input.len() < self.last_len - self.last_len / 8 {
-            return None;
+    /// As [`ListRewriter`]'s `direct_element`, for an event starting at `input[0]` (a `{`).
+    fn direct_event(&mut self, input: &[u8], out: &mut Vec<u8>) -> Direct {
+        if self.splice.is_none() || !self.buf.is_empty() || self.limits.max_depth < splice::MAX_DEPTH {
+            return Direct::No;
+        }
+        if input.len() < self.last_len - self.last_len / 8 {
+            return Direct::Cut;
         }
         self.splice_event(input, false, out)
     }
 
     /// The splice path on the event at the start of `b` (all of it if `whole`).
-    fn splice_event(&mut self, b: &[u8], whole: bool, out: &mut Vec<u8>) -> Option<usize> {
-        let (plan, splicer) = self.splice.as_mut()?;
+    fn splice_event(&mut self, b: &[u8], whole: bool, out: &mut Vec<u8>) -> Direct {
+        let Some((plan, splicer)) = self.splice.as_mut() else { return Direct::No };
         let (outcome, n) = splicer.event_at(plan, b, &self.mapper, whole);
         if n > self.limits.max_element {
-            return None;
+            return Direct::No;
         }
-        self.last_len = n;
         match outcome {
             Outcome::Keep => {
                 splicer.write(&b[..n], out);
                 out.push(b'\n');
-                Some(n)
             }
-            Outcome::Drop => {
-                self.dropped += 1;
-                Some(n)
-            }
-            Outcome::Fallback => None,
+            Outcome::Drop => self.dropped += 1,
+            Outcome::Cut => return Direct::Cut,
+            Outcome::Fallback => return Direct::No,
         }
+        self.last_len = n;
+        Direct::Done(n)
     }
 
     fn event(&mut self, out: &mut Vec<u8>) -> Result<()> {
         let buf = std::mem::take(&mut self.buf);
-        let spliced = self.splice_event(&buf, true, out).is_some();
+        let spliced = matches!(self.splice_event(&buf, true, out), Direct::Done(_));
         self.buf = buf;
         if spliced {
             self.buf.clear();

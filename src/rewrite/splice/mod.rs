@@ -57,6 +57,9 @@ pub(crate) enum Outcome {
     Drop,
     /// Not handled here: run the Value path.
     Fallback,
+    /// The element is cut short by the end of the bytes given (not `whole` only): try again
+    /// with more.
+    Cut,
 }
 
 /// Where the table's fields are, as a tree of keys.
@@ -266,6 +269,7 @@ impl Splicer {
         let r = cx.next().and_then(|_| f(&mut cx)).and_then(|o| if whole { cx.end().map(|_| o) } else { Ok(o) });
         match r {
             Ok(o) => (o, cx.i),
+            Err(Bail) if cx.eof.get() && !whole => (Outcome::Cut, 0),
             Err(Bail) => (Outcome::Fallback, 0),
         }
     }

@@ -144,17 +144,42 @@ pub(super) struct Cx<'a> {
     pub drop: bool,
     /// The `kind` member of the object at the root of the walk.
     pub kind: Option<Str>,
+    /// A read went past the end of `b`: the bytes so far are a valid start of an element that
+    /// is cut short (a [`Bail`] then means "need more", not "not handled").
+    pub eof: std::cell::Cell<bool>,
 }
 
 impl<'a> Cx<'a> {
     pub fn new(b: &'a [u8], s: &'a mut Scratch, m: &'a dyn NamespaceMapper, namespaces: bool) -> Self {
         s.clear();
-        Cx { b, i: 0, depth: 0, ws: false, s, m, namespaces, drop: false, kind: None }
+        Cx { b, i: 0, depth: 0, ws: false, s, m, namespaces, drop: false, kind: None, eof: Default::default() }
     }
 
     #[inline]
     pub fn peek(&self) -> R<u8> {
-        self.b.get(self.i).copied().ok_or(Bail)
+        self.at(self.i)
+    }
+
+    /// The byte at `i`, noting a read past the end.
+    #[inline]
+    fn at(&self, i: usize) -> R<u8> {
+        match self.b.get(i) {
+            Some(&c) => Ok(c),
+            None => {
+                self.eof.set(true);
+                Err(Bail)
+            }
+        }
+    }
+
+    /// Gives up on `lit` not being at `self.i`; if what is left is the start of `lit`, the
+    /// element is cut short.
+    fn literal(&self, lit: &[u8]) -> R<()> {
+        let rest = &self.b[self.i..];
+        if rest.len() < lit.len() && lit.starts_with(rest) {
+            self.eof.set(true);
+        }
+        Err(Bail)
     }
 
     #[inline]
@@ -206,7 +231,7 @@ impl<'a> Cx<'a> {
                 high |= x;
                 i += 8;
             }
-            match *b.get(i).ok_or(Bail)? {
+            match self.at(i)? {
                 b'"' => {
                     // Only strings hold non-ASCII bytes: check those strings' UTF-8.
                     if high & HIGH != 0 && std::str::from_utf8(&b[start + 1..i]).is_err() {
@@ -217,7 +242,7 @@ impl<'a> Cx<'a> {
                 }
                 b'\\' => {
                     escaped = true;
-                    i += match *b.get(i + 1).ok_or(Bail)? {
+                    i += match self.at(i + 1)? {
                         b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
                         b'/' => {
                             exotic = true;
@@ -229,7 +254,10 @@ impl<'a> Cx<'a> {
                                 exotic = true;
                                 6
                             }
-                            _ => return Err(Bail),
+                            _ => {
+                                self.eof.set(self.eof.get() || b.len() < i + 6);
+                                return Err(Bail);
+                            }
                         },
                         _ => return Err(Bail),
                     };
@@ -257,7 +285,7 @@ impl<'a> Cx<'a> {
             self.i += 4;
             Ok(())
         } else {
-            Err(Bail)
+            self.literal(b"null")
         }
     }
 
@@ -268,6 +296,9 @@ impl<'a> Cx<'a> {
             if rest.starts_with(lit) {
                 self.i += lit.len();
                 return Ok(());
+            }
+            if rest.first() == lit.first() {
+                return self.literal(lit);
             }
         }
         let start = self.i;
@@ -283,12 +314,12 @@ impl<'a> Cx<'a> {
                     i += 1;
                 }
             }
-            _ => return Err(Bail),
+            _ => return self.at(i).and(Err(Bail)),
         }
         if b.get(i) == Some(&b'.') {
             i += 1;
             if !digit(i) {
-                return Err(Bail);
+                return self.at(i).and(Err(Bail));
             }
             while digit(i) {
                 i += 1;

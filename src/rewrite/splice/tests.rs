@@ -209,6 +209,7 @@ impl Counts {
             Outcome::Keep => self.keep += 1,
             Outcome::Drop => self.drop += 1,
             Outcome::Fallback => self.fallback += 1,
+            Outcome::Cut => unreachable!("only for a part of an element"),
         }
     }
 }
@@ -433,4 +434,40 @@ fn hand_picked_cases() {
     assert_eq!(ev(&mut splicer, r#"{"type":"ADDED","object":{"metadata":{"namespace":"globex--x"}}}"#), Outcome::Drop);
     assert_eq!(ev(&mut splicer, r#"{"type":"ERROR","object":{"kind":"Status","message":"acme--x"}}"#), Outcome::Fallback);
     assert_eq!(ev(&mut splicer, "{\"type\": \"ADDED\",\"object\":{}}"), Outcome::Fallback);
+}
+
+#[test]
+fn every_cut_of_a_spliced_element_says_cut() {
+    // What lets the rewriters keep an element cut by a chunk's end for the next chunk instead
+    // of scanning it: a start of an element the splice path takes is always `Cut`.
+    let m = acme();
+    let mut rng = Rng(0xc07);
+    let kinds = fields::all_kinds();
+    let mut splicer = Splicer::default();
+    let mut checked = 0;
+    for _ in 0..600 {
+        let table = &kinds[rng.below(kinds.len())];
+        let plan = Plan::new(table);
+        let obj = element(&mut rng, table, &m);
+        let item = write(&mut rng, &obj).into_bytes();
+        let event = serde_json::to_vec(&json!({"type": "MODIFIED", "object": obj})).unwrap();
+        for (b, is_event) in [(item, false), (event, true)] {
+            let full = if is_event { splicer.event(&plan, &b, &m) } else { splicer.item(&plan, &b, &m) };
+            if !matches!(full, Outcome::Keep | Outcome::Drop) {
+                continue;
+            }
+            checked += 1;
+            for _ in 0..20 {
+                let cut = 1 + rng.below(b.len() - 1);
+                let (o, _) = if is_event { splicer.event_at(&plan, &b[..cut], &m, false) } else { splicer.item_at(&plan, &b[..cut], &m, false) };
+                assert_eq!(o, Outcome::Cut, "cut at {cut}: {}", String::from_utf8_lossy(&b));
+            }
+            // And the whole of it, followed by anything, is the element.
+            let mut more = b.clone();
+            more.extend_from_slice(b",{\"x\"");
+            let (o, n) = if is_event { splicer.event_at(&plan, &more, &m, false) } else { splicer.item_at(&plan, &more, &m, false) };
+            assert_eq!((o, n), (full, b.len()));
+        }
+    }
+    assert!(checked > 500, "{checked}");
 }
