@@ -300,10 +300,13 @@ impl<'a> Cx<'a> {
         Ok(s)
     }
 
-    /// A string's value as text (escapes decoded).
-    fn text(&self, s: Str) -> R<String> {
-        let raw = if s.escaped { unescape(s.raw(self.b)) } else { s.raw(self.b).to_vec() };
-        String::from_utf8(raw).map_err(|_| Bail)
+    /// A string's value as text (escapes decoded; borrowed when there are none).
+    fn text(&self, s: Str) -> R<std::borrow::Cow<'a, str>> {
+        if s.escaped {
+            String::from_utf8(unescape(s.raw(self.b))).map(Into::into).map_err(|_| Bail)
+        } else {
+            utf8(s.raw(self.b)).map(Into::into)
+        }
     }
 
     /// The value at `self.i`, at `node` of the plan. `root`: the object whose `kind` counts.
