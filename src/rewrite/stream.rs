@@ -1,9 +1,17 @@
 //! Streaming rewriters for LIST responses and watch streams, fed one chunk at a time.
 //! Lists reach tens of megabytes and watches never end, so memory is bounded by one element, not the body.
 //!
-//! Both are byte-level JSON scanners (depth, strings, escapes) that find element boundaries
-//! wherever the chunks split, buffer one element, parse it as a `Value`, rewrite it with
-//! [`super::object`], and serialise it again (or drop it).
+//! Each element (list item, Table row, watch event) is rewritten one of two ways, with the
+//! same result:
+//! - **splice** (ToVirtual, typed lists, Tables and watches; see `rewrite/splice/`): one pass
+//!   over the element's bytes validates it and finds the few byte ranges the field table names;
+//!   the element is copied with those replaced or removed (or dropped). An element wholly
+//!   inside the chunk is spliced right there; one cut by the chunk's end is kept as it is and
+//!   spliced joined with the next chunk (once: cut again, it takes the other way).
+//! - **Value** (everything else, and whatever the splice path is unsure of): a byte-level
+//!   scanner (depth, strings, escapes) finds the element's end wherever the chunks split, the
+//!   element is buffered, parsed as a `Value`, rewritten with [`super::object`] and serialised
+//!   again (or dropped). Errors come from here, so they are the same either way.
 //!
 //! - [`ListRewriter`]: the top-level object's fields are copied as they are (each is validated;
 //!   `metadata` is re-serialised without `remainingItemCount` on the way to the tenant), except
@@ -11,7 +19,7 @@
 //!   rewritten one by one and dropped (commas fixed) when foreign. Until `items`/`rows` starts,
 //!   output is held back (it is small); a body that turns out to have neither (a `Status`, a
 //!   single object) is then rewritten whole with [`super::rewrite_object`]. Whitespace between
-//!   array elements is not kept.
+//!   array elements is not kept; inside a spliced element it is.
 //! - [`WatchRewriter`]: a sequence of `{"type":…,"object":…}` events (newlines not required);
 //!   each is rewritten (an `ERROR` object is a Status) or dropped and written out followed by
 //!   `\n` as soon as it is complete. `BOOKMARK`s pass through.
