@@ -22,7 +22,7 @@
 //! produces, it answers [`Outcome::Fallback`] and the caller runs the Value path on the same
 //! bytes, which then also produces the exact error for a bad element. It falls back on: any
 //! JSON the scanner does not validate itself (see [`scan`]: invalid JSON, exponents, surrogate
-//! escapes, nesting over 100, duplicate keys), an escaped key or string where the key or value
+//! escapes, numbers with an exponent or over 300 characters, nesting over 100, duplicate keys), an escaped key or string where the key or value
 //! matters (table paths, labels, selectors, namespace values, event `type`/object `kind`), a
 //! table field of the wrong type (the Value path errors, or drops first), a `managedFields`
 //! entry for a reserved key, a selector `matchLabels` with both the virtual-name and the
@@ -30,8 +30,14 @@
 //! `Status`, `Table` or `…List`, and whitespace between tokens (events must come out on one
 //! line). Generic `kind: List` items and the ToSuper direction never come here.
 //!
+//! **Cut elements.** The rewriters hand over an element straight from the chunk when they can,
+//! not knowing where it ends; the walk finds the end. If the bytes run out first and everything
+//! so far is a valid start, the answer is [`Outcome::Cut`], and the rewriter retries once with
+//! the next chunk joined on (see `stream.rs`).
+//!
 //! Output may differ from the Value path's in bytes but never in value: whitespace inside a list
-//! item and the spelling of escapes and numbers are kept as they came.
+//! item and the spelling of escapes and numbers are kept as they came (for compact, canonical
+//! input, which is what the apiserver sends, the bytes are the same too).
 
 mod scan;
 #[cfg(test)]
@@ -41,8 +47,8 @@ use super::fields::{FieldKind, KindFields, Placement, Seg};
 use super::object::{rewrite_tokens, METADATA_NAME_LABEL};
 use super::NamespaceMapper;
 use crate::mapping::{TENANT_LABEL, VIRTUAL_NAME_LABEL};
-use scan::{apply, reserved, unescape, Cx, Item, Scratch, Str, R};
 pub(crate) use scan::MAX_DEPTH;
+use scan::{apply, reserved, unescape, Cx, Item, Scratch, Str, R};
 
 /// The splice path gives up on this element; the Value path takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +109,8 @@ impl Node {
         if self.leaf.is_some() && below {
             return false;
         }
-        if self.meta && self.keys.iter().any(|(k, _)| matches!(k.as_str(), "labels" | "annotations" | "managedFields")) {
+        if self.meta && self.keys.iter().any(|(k, _)| matches!(k.as_str(), "labels" | "annotations" | "managedFields"))
+        {
             return false;
         }
         self.keys.iter().all(|(_, n)| n.consistent()) && self.each.as_ref().is_none_or(|n| n.consistent())
@@ -163,12 +170,27 @@ impl Splicer {
 
     /// A Table row that is all of `b`; see [`super::object::rewrite_row`].
     #[cfg(test)]
-    pub fn row(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper, name_col: Option<usize>, rows_without_object: bool) -> Outcome {
+    pub fn row(
+        &mut self,
+        plan: &Plan,
+        b: &[u8],
+        m: &dyn NamespaceMapper,
+        name_col: Option<usize>,
+        rows_without_object: bool,
+    ) -> Outcome {
         self.row_at(plan, b, m, name_col, rows_without_object, true).0
     }
 
     /// A Table row at the start of `b` (all of `b` if `whole`), and its length.
-    pub fn row_at(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper, name_col: Option<usize>, rows_without_object: bool, whole: bool) -> (Outcome, usize) {
+    pub fn row_at(
+        &mut self,
+        plan: &Plan,
+        b: &[u8],
+        m: &dyn NamespaceMapper,
+        name_col: Option<usize>,
+        rows_without_object: bool,
+        whole: bool,
+    ) -> (Outcome, usize) {
         self.run(plan, b, m, whole, |cx| {
             if cx.peek()? != b'{' {
                 return Err(Bail);
@@ -261,7 +283,14 @@ impl Splicer {
 
     /// Runs `f` over the element at the start of `b`. Not `whole`: the element may be followed
     /// by anything, or be cut short (then it is a [`Outcome::Fallback`], like invalid JSON).
-    fn run(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper, whole: bool, f: impl FnOnce(&mut Cx) -> R<Outcome>) -> (Outcome, usize) {
+    fn run(
+        &mut self,
+        plan: &Plan,
+        b: &[u8],
+        m: &dyn NamespaceMapper,
+        whole: bool,
+        f: impl FnOnce(&mut Cx) -> R<Outcome>,
+    ) -> (Outcome, usize) {
         if !plan.usable {
             return (Outcome::Fallback, 0);
         }

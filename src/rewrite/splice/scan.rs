@@ -429,7 +429,8 @@ impl<'a> Cx<'a> {
             return Ok(());
         }
         if keys.iter().any(|k| k.exotic) {
-            let mut decoded: Vec<Vec<u8>> = keys.iter().map(|k| if k.escaped { unescape(k.raw(b)) } else { k.raw(b).to_vec() }).collect();
+            let mut decoded: Vec<Vec<u8>> =
+                keys.iter().map(|k| if k.escaped { unescape(k.raw(b)) } else { k.raw(b).to_vec() }).collect();
             decoded.sort_unstable();
             if decoded.windows(2).any(|w| w[0] == w[1]) {
                 return Err(Bail);
@@ -442,7 +443,10 @@ impl<'a> Cx<'a> {
                 let raw = k.raw(b);
                 let len = raw.len();
                 let w = match b.get(k.start + 1..k.start + 9) {
-                    Some(w) => u64::from_le_bytes(w.try_into().expect("8 bytes")) & if len >= 8 { !0 } else { (1u64 << (8 * len)) - 1 },
+                    Some(w) => {
+                        u64::from_le_bytes(w.try_into().expect("8 bytes"))
+                            & if len >= 8 { !0 } else { (1u64 << (8 * len)) - 1 }
+                    }
                     None => {
                         let mut w = [0u8; 8];
                         w[..len.min(8)].copy_from_slice(&raw[..len.min(8)]);
@@ -544,7 +548,14 @@ mod tests {
 
     #[test]
     fn accepts_only_what_serde_accepts() {
-        for ok in [r#"{"a":[1,-2.5,0,true,false,null,"x\"\\\/\b\f\n\r\t\u00e9"],"b":{}}"#, r#"{"abcdefghX":1,"abcdefghY":2,"a\"":3,"a\\":4}"#, "[]", r#" { "a" : "ü" } "#, "0", "-0.0"] {
+        for ok in [
+            r#"{"a":[1,-2.5,0,true,false,null,"x\"\\\/\b\f\n\r\t\u00e9"],"b":{}}"#,
+            r#"{"abcdefghX":1,"abcdefghY":2,"a\"":3,"a\\":4}"#,
+            "[]",
+            r#" { "a" : "ü" } "#,
+            "0",
+            "-0.0",
+        ] {
             assert!(valid(ok), "{ok}");
             assert!(crate::rewrite::parse_json(ok.as_bytes()).is_ok(), "{ok}");
         }

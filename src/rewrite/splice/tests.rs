@@ -13,7 +13,18 @@ use crate::rewrite::stream::{ListRewriter, WatchRewriter};
 use crate::rewrite::testutil::{acme, Rng};
 use crate::rewrite::{parse_json, Direction, FixedMapper, Limits, RewriteError};
 
-const TEXTS: &[&str] = &["", "x", "ünï", "日本語", "😀 emoji", "a\"q\\b/c\n\t", "acme--prod", "in acme--dev/x and globex--a", "\u{7f}", "</script>&"];
+const TEXTS: &[&str] = &[
+    "",
+    "x",
+    "ünï",
+    "日本語",
+    "😀 emoji",
+    "a\"q\\b/c\n\t",
+    "acme--prod",
+    "in acme--dev/x and globex--a",
+    "\u{7f}",
+    "</script>&",
+];
 const FOREIGN: &[&str] = &["globex--prod", "kube-system", "acme--unknown", "default"];
 
 /// Writes `v` as JSON with random whitespace, escapes and (rarely) duplicate keys or damage.
@@ -129,7 +140,15 @@ fn element(rng: &mut Rng, table: &KindFields, m: &FixedMapper) -> Value {
         if rng.chance(40) {
             let mut map = md.get(field).and_then(Value::as_object).cloned().unwrap_or_default();
             for _ in 0..rng.below(4) {
-                let k = *rng.pick(&["vcproxy.io/tenant", "VCProxy.IO/x", "vcproxy.io/virtual-name", "app", "example.com/y", "kubernetes.io/metadata.name", "vcproxy.iox"]);
+                let k = *rng.pick(&[
+                    "vcproxy.io/tenant",
+                    "VCProxy.IO/x",
+                    "vcproxy.io/virtual-name",
+                    "app",
+                    "example.com/y",
+                    "kubernetes.io/metadata.name",
+                    "vcproxy.iox",
+                ]);
                 map.insert(k.into(), text(rng));
             }
             md.insert(field.into(), Value::Object(map));
@@ -150,7 +169,17 @@ fn element(rng: &mut Rng, table: &KindFields, m: &FixedMapper) -> Value {
     // Wrong types, nulls and odd shapes at the table's own paths.
     if rng.chance(15) {
         let f = rng.pick(&table.fields).clone();
-        let odd = [json!(5), json!(true), json!({}), json!([]), json!(null), json!(["x", 1]), json!(""), json!("Not-A-Label"), json!({"matchLabels": 3})];
+        let odd = [
+            json!(5),
+            json!(true),
+            json!({}),
+            json!([]),
+            json!(null),
+            json!(["x", 1]),
+            json!(""),
+            json!("Not-A-Label"),
+            json!({"matchLabels": 3}),
+        ];
         plant(rng, &mut v, &f.segs, &mut |r| r.pick(&odd).clone());
     }
     // Selectors in odd forms: extra keys, reordered, duplicated tenant expressions.
@@ -165,7 +194,13 @@ fn element(rng: &mut Rng, table: &KindFields, m: &FixedMapper) -> Value {
             });
             let both = json!({"matchLabels": {"vcproxy.io/virtual-name": "prod", "kubernetes.io/metadata.name": "x"}});
             let only = json!({"matchExpressions": [tenant_expr.clone(), tenant_expr]});
-            let choice = [sel, both, only, json!({"matchExpressions": []}), json!({"matchExpressions": null, "matchLabels": null})];
+            let choice = [
+                sel,
+                both,
+                only,
+                json!({"matchExpressions": []}),
+                json!({"matchExpressions": null, "matchLabels": null}),
+            ];
             plant(rng, &mut v, &f.segs, &mut |r| r.pick(&choice).clone());
         }
     }
@@ -176,7 +211,8 @@ fn element(rng: &mut Rng, table: &KindFields, m: &FixedMapper) -> Value {
 }
 
 fn write(rng: &mut Rng, v: &Value) -> String {
-    let (ws, esc, dup) = (if rng.chance(30) { 20 } else { 0 }, if rng.chance(30) { 10 } else { 0 }, if rng.chance(5) { 5 } else { 0 });
+    let (ws, esc, dup) =
+        (if rng.chance(30) { 20 } else { 0 }, if rng.chance(30) { 10 } else { 0 }, if rng.chance(5) { 5 } else { 0 });
     let mut out = String::new();
     Writer { rng, ws, esc, dup }.value(v, &mut out);
     out
@@ -215,14 +251,22 @@ impl Counts {
 }
 
 /// The splice outcome agrees with the Value path's (which may only be more general).
-fn agree(what: &str, o: Outcome, splicer: &mut Splicer, bytes: &[u8], value_path: Result<(Disposition, Value), RewriteError>) {
+fn agree(
+    what: &str,
+    o: Outcome,
+    splicer: &mut Splicer,
+    bytes: &[u8],
+    value_path: Result<(Disposition, Value), RewriteError>,
+) {
     let show = || String::from_utf8_lossy(bytes).into_owned();
     match (o, value_path) {
         (Outcome::Fallback, _) => {}
         (Outcome::Keep, Ok((Disposition::Keep, want))) => {
             let mut out = Vec::new();
             splicer.write(bytes, &mut out);
-            let got: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{what}: spliced output is not JSON ({e}): {}\nfrom {}", String::from_utf8_lossy(&out), show()));
+            let got: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+                panic!("{what}: spliced output is not JSON ({e}): {}\nfrom {}", String::from_utf8_lossy(&out), show())
+            });
             assert_eq!(got, want, "{what}: {}", show());
         }
         (Outcome::Drop, Ok((Disposition::Drop, _))) => {}
@@ -250,7 +294,8 @@ fn items_rows_and_events_agree_with_the_value_path() {
         let bytes = damage(&mut rng, json);
         let o = splicer.item(&plan, &bytes, &m);
         items.add(o);
-        let vp = parse_json(&bytes).and_then(|mut v| rewrite_list_item(&mut v, table, false, Direction::ToVirtual, &m).map(|d| (d, v)));
+        let vp = parse_json(&bytes)
+            .and_then(|mut v| rewrite_list_item(&mut v, table, false, Direction::ToVirtual, &m).map(|d| (d, v)));
         agree(&format!("{what} item"), o, &mut splicer, &bytes, vp);
 
         // As a Table row (the object is sometimes absent or metadata only).
@@ -289,12 +334,20 @@ fn items_rows_and_events_agree_with_the_value_path() {
         match (run(true), run(false)) {
             (Ok((a, da)), Ok((b, db))) => {
                 assert_eq!(da, db, "{what} event dropped");
-                assert!(a.iter().filter(|&&c| c == b'\n').count() == a.len().min(1) && (a.is_empty() || a.ends_with(b"\n")), "{what}: one line per event");
+                assert!(
+                    a.iter().filter(|&&c| c == b'\n').count() == a.len().min(1) && (a.is_empty() || a.ends_with(b"\n")),
+                    "{what}: one line per event"
+                );
                 let parse = |o: &[u8]| (!o.is_empty()).then(|| serde_json::from_slice::<Value>(o).unwrap());
                 assert_eq!(parse(&a), parse(&b), "{what} event: {}", String::from_utf8_lossy(&bytes));
             }
             (Err(a), Err(b)) => assert_eq!(a, b, "{what} event error"),
-            (a, b) => panic!("{what} event: splice {:?} vs Value path {:?}\n{}", a.map(|x| x.1), b.map(|x| x.1), String::from_utf8_lossy(&bytes)),
+            (a, b) => panic!(
+                "{what} event: splice {:?} vs Value path {:?}\n{}",
+                a.map(|x| x.1),
+                b.map(|x| x.1),
+                String::from_utf8_lossy(&bytes)
+            ),
         }
     }
     eprintln!("items {items:?}\nrows {rows:?}\nevents {events:?}");
@@ -304,7 +357,14 @@ fn items_rows_and_events_agree_with_the_value_path() {
     }
 }
 
-fn feed_list(body: &[u8], splits: &[usize], table: &KindFields, splice: bool, m: &FixedMapper, limits: Limits) -> Result<(Vec<u8>, usize), RewriteError> {
+fn feed_list(
+    body: &[u8],
+    splits: &[usize],
+    table: &KindFields,
+    splice: bool,
+    m: &FixedMapper,
+    limits: Limits,
+) -> Result<(Vec<u8>, usize), RewriteError> {
     let mut r = ListRewriter::with_limits(table.group, table.resource, Direction::ToVirtual, m, limits).splice(splice);
     let mut out = Vec::new();
     let mut at = 0;
@@ -328,7 +388,11 @@ fn lists_and_tables_stream_the_same_with_and_without_splicing() {
         let mut elems = Vec::new();
         for _ in 0..n {
             let obj = element(&mut rng, table, &m);
-            let e = if rows { json!({"cells": [obj["metadata"]["name"].clone(), "acme--dev"], "object": obj}) } else { obj };
+            let e = if rows {
+                json!({"cells": [obj["metadata"]["name"].clone(), "acme--dev"], "object": obj})
+            } else {
+                obj
+            };
             elems.push(write(&mut rng, &e));
         }
         let head = if rows {
@@ -344,14 +408,20 @@ fn lists_and_tables_stream_the_same_with_and_without_splicing() {
         };
         let limits = if rng.chance(10) { Limits { max_element: 2000, max_depth: 8 } } else { Limits::default() };
         let what = format!("case {case} {}/{}", table.group, table.resource);
-        match (feed_list(&body, &splits, table, true, &m, limits), feed_list(&body, &splits, table, false, &m, limits)) {
+        match (feed_list(&body, &splits, table, true, &m, limits), feed_list(&body, &splits, table, false, &m, limits))
+        {
             (Ok((a, da)), Ok((b, db))) => {
                 assert_eq!(da, db, "{what} dropped");
                 let (a, b): (Value, Value) = (serde_json::from_slice(&a).unwrap(), serde_json::from_slice(&b).unwrap());
                 assert_eq!(a, b, "{what}: {}", String::from_utf8_lossy(&body));
             }
             (Err(a), Err(b)) => assert_eq!(a, b, "{what}"),
-            (a, b) => panic!("{what}: splice {:?} vs Value path {:?}\n{}", a.map(|x| x.1), b.map(|x| x.1), String::from_utf8_lossy(&body)),
+            (a, b) => panic!(
+                "{what}: splice {:?} vs Value path {:?}\n{}",
+                a.map(|x| x.1),
+                b.map(|x| x.1),
+                String::from_utf8_lossy(&body)
+            ),
         }
     }
 }
@@ -403,12 +473,22 @@ fn hand_picked_cases() {
     };
     // Mapped, reserved keys removed (and the emptied map), the rest byte for byte.
     assert_eq!(
-        item(&mut splicer, &pods, r#"{"metadata":{"labels":{"vcproxy.io/a":"1"},"namespace":"acme--prod","annotations":{"x":"1","VCPROXY.io/b":"2","y":"3"}},"spec":{"x": [1, 2]}}"#),
-        (Outcome::Keep, r#"{"metadata":{"namespace":"prod","annotations":{"x":"1","y":"3"}},"spec":{"x": [1, 2]}}"#.into())
+        item(
+            &mut splicer,
+            &pods,
+            r#"{"metadata":{"labels":{"vcproxy.io/a":"1"},"namespace":"acme--prod","annotations":{"x":"1","VCPROXY.io/b":"2","y":"3"}},"spec":{"x": [1, 2]}}"#
+        ),
+        (
+            Outcome::Keep,
+            r#"{"metadata":{"namespace":"prod","annotations":{"x":"1","y":"3"}},"spec":{"x": [1, 2]}}"#.into()
+        )
     );
     assert_eq!(item(&mut splicer, &pods, r#"{"metadata":{"namespace":"globex--prod"}}"#).0, Outcome::Drop);
     // Dropped only once known to be valid: a duplicate key goes to the Value path (which errors).
-    assert_eq!(item(&mut splicer, &pods, r#"{"metadata":{"namespace":"globex--prod"},"a":1,"a":2}"#).0, Outcome::Fallback);
+    assert_eq!(
+        item(&mut splicer, &pods, r#"{"metadata":{"namespace":"globex--prod"},"a":1,"a":2}"#).0,
+        Outcome::Fallback
+    );
     assert_eq!(item(&mut splicer, &pods, r#"{"metadata":{"namespace":5}}"#).0, Outcome::Fallback);
     assert_eq!(item(&mut splicer, &pods, r#"{"metadata":{"namespace":"acme--pr\u006fd"}}"#).0, Outcome::Fallback);
     assert_eq!(item(&mut splicer, &pods, r#"{"metadata":{"namespace":"acme--prod","managedFields":[{"fieldsV1":{"f:metadata":{"f:labels":{"f:vcproxy.io/x":{}}}}}]}}"#).0, Outcome::Fallback);
@@ -424,15 +504,25 @@ fn hand_picked_cases() {
     // Namespaces: own name placed, ownership labels removed, the metadata.name label mapped.
     let nss = Plan::new(fields::fields_for("", "namespaces"));
     assert_eq!(
-        item(&mut splicer, &nss, r#"{"metadata":{"name":"acme--prod","labels":{"kubernetes.io/metadata.name":"acme--prod","vcproxy.io/tenant":"acme","vcproxy.io/virtual-name":"prod"}}}"#),
+        item(
+            &mut splicer,
+            &nss,
+            r#"{"metadata":{"name":"acme--prod","labels":{"kubernetes.io/metadata.name":"acme--prod","vcproxy.io/tenant":"acme","vcproxy.io/virtual-name":"prod"}}}"#
+        ),
         (Outcome::Keep, r#"{"metadata":{"name":"prod","labels":{"kubernetes.io/metadata.name":"prod"}}}"#.into())
     );
     assert_eq!(item(&mut splicer, &nss, r#"{"metadata":{"name":"globex--prod"}}"#).0, Outcome::Drop);
     // Events: bookmarks untouched, Status left to the Value path, pretty ones too.
     let ev = |s: &mut Splicer, b: &str| s.event(&pods, b.as_bytes(), &m);
-    assert_eq!(ev(&mut splicer, r#"{"type":"BOOKMARK","object":{"metadata":{"namespace":"globex--x"}}}"#), Outcome::Keep);
+    assert_eq!(
+        ev(&mut splicer, r#"{"type":"BOOKMARK","object":{"metadata":{"namespace":"globex--x"}}}"#),
+        Outcome::Keep
+    );
     assert_eq!(ev(&mut splicer, r#"{"type":"ADDED","object":{"metadata":{"namespace":"globex--x"}}}"#), Outcome::Drop);
-    assert_eq!(ev(&mut splicer, r#"{"type":"ERROR","object":{"kind":"Status","message":"acme--x"}}"#), Outcome::Fallback);
+    assert_eq!(
+        ev(&mut splicer, r#"{"type":"ERROR","object":{"kind":"Status","message":"acme--x"}}"#),
+        Outcome::Fallback
+    );
     assert_eq!(ev(&mut splicer, "{\"type\": \"ADDED\",\"object\":{}}"), Outcome::Fallback);
 }
 
@@ -459,13 +549,21 @@ fn every_cut_of_a_spliced_element_says_cut() {
             checked += 1;
             for _ in 0..20 {
                 let cut = 1 + rng.below(b.len() - 1);
-                let (o, _) = if is_event { splicer.event_at(&plan, &b[..cut], &m, false) } else { splicer.item_at(&plan, &b[..cut], &m, false) };
+                let (o, _) = if is_event {
+                    splicer.event_at(&plan, &b[..cut], &m, false)
+                } else {
+                    splicer.item_at(&plan, &b[..cut], &m, false)
+                };
                 assert_eq!(o, Outcome::Cut, "cut at {cut}: {}", String::from_utf8_lossy(&b));
             }
             // And the whole of it, followed by anything, is the element.
             let mut more = b.clone();
             more.extend_from_slice(b",{\"x\"");
-            let (o, n) = if is_event { splicer.event_at(&plan, &more, &m, false) } else { splicer.item_at(&plan, &more, &m, false) };
+            let (o, n) = if is_event {
+                splicer.event_at(&plan, &more, &m, false)
+            } else {
+                splicer.item_at(&plan, &more, &m, false)
+            };
             assert_eq!((o, n), (full, b.len()));
         }
     }
