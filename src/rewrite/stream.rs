@@ -715,7 +715,6 @@ pub struct WatchRewriter<M> {
     rows_without_object: bool,
     /// As in [`ListRewriter`], for events.
     splice: Option<(Plan, Splicer)>,
-    last_len: usize,
     cut_once: bool,
     spare: Vec<u8>,
 }
@@ -737,7 +736,6 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
             dropped: 0,
             rows_without_object: false,
             splice: splice_for(dir, fields::fields_for(group, resource)),
-            last_len: 0,
             cut_once: false,
             spare: Vec::new(),
         }
@@ -857,11 +855,10 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
 
     /// As [`ListRewriter`]'s `direct_element`, for an event starting at `input[0]` (a `{`).
     fn direct_event(&mut self, input: &[u8], out: &mut Vec<u8>) -> Direct {
+        // No guessing from the last event's length here, unlike lists: a short event that is
+        // complete must go out now, not when the next chunk comes (which may be a minute).
         if self.splice.is_none() || !self.buf.is_empty() || self.limits.max_depth < splice::MAX_DEPTH {
             return Direct::No;
-        }
-        if input.len() < self.last_len - self.last_len / 8 {
-            return Direct::Cut;
         }
         self.splice_event(input, false, out)
     }
@@ -882,7 +879,6 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
             Outcome::Cut => return Direct::Cut,
             Outcome::Fallback => return Direct::No,
         }
-        self.last_len = n;
         Direct::Done(n)
     }
 
@@ -1206,6 +1202,14 @@ mod tests {
             let s = random_splits(&mut rng, jammed.len());
             assert_eq!(feed_watch(&jammed, &s, &m).unwrap(), whole);
         }
+        // A complete event goes out at once, even one much shorter than the one before it.
+        let mut r = WatchRewriter::new("", "pods", ToVirtual, &m);
+        let mut out = Vec::new();
+        let small = br#"{"type":"DELETED","object":{"metadata":{"namespace":"acme--dev"}}}"#;
+        let mut two = serde_json::to_vec(&events[0]).unwrap();
+        two.extend_from_slice(small);
+        r.push(&two, &mut out).unwrap();
+        assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 2, "{}", String::from_utf8_lossy(&out));
         // Each event is emitted as soon as it is complete.
         let mut r = WatchRewriter::new("", "pods", ToVirtual, &m);
         let mut out = Vec::new();
