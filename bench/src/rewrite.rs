@@ -1,13 +1,15 @@
 //! `bench rewrite`: the streaming rewriter's throughput next to a plain byte copy.
 //!
-//! Three bodies of about `--size-mb` each are generated in memory, in the super master's form
-//! (see [`crate::fixtures`]): a PodList, a pods Table (`kubectl get pods -o wide`, rows with
-//! metadata-only objects) and a pods watch stream. Each is fed in `--chunk-kib` chunks, the same
-//! chunks for every method:
+//! Four bodies of about `--size-mb` each are generated in memory, in the super master's form
+//! (see [`crate::fixtures`]): a PodList, a ConfigMapList, a pods Table (`kubectl get pods -o
+//! wide`, rows with metadata-only objects) and a pods watch stream. Each is fed in `--chunk-kib`
+//! chunks, the same chunks for every method:
 //! - `copy`: each chunk appended to an output buffer, which is then cleared (what a proxy that
 //!   does not rewrite costs at least);
 //! - `stream rewrite`: `ListRewriter` / `WatchRewriter` `ToVirtual`, output cleared per chunk
-//!   (what vcproxy does);
+//!   (what vcproxy does: the byte-splice path, falling back to the Value path per element);
+//! - `stream rewrite, Value path`: the same with the splice path turned off, so every element
+//!   is parsed into a `serde_json::Value`, rewritten and serialised (what vcproxy did before);
 //! - `parse+serialise only`: each element parsed into a `serde_json::Value` and serialised
 //!   again, nothing rewritten and no boundary scanning — the floor of any rewriter built, like
 //!   vcproxy's, on one `Value` per element (so `stream rewrite` minus this is the rewrite logic
@@ -49,7 +51,7 @@ pub struct RewriteArgs {
     #[arg(long, default_value_t = 0)]
     pub foreign_percent: usize,
     /// Which bodies to measure.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "list,table,watch")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "list,configmaps,table,watch")]
     pub bodies: Vec<BodyKind>,
     /// Skip the whole-`serde_json::Value` comparison.
     #[arg(long)]
@@ -59,9 +61,28 @@ pub struct RewriteArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BodyKind {
+    /// A PodList.
     List,
+    /// A ConfigMapList (small metadata, most bytes in `data`).
+    Configmaps,
     Table,
     Watch,
+}
+
+impl BodyKind {
+    /// The resource the body is a response for.
+    fn resource(self) -> &'static str {
+        if self == BodyKind::Configmaps {
+            "configmaps"
+        } else {
+            "pods"
+        }
+    }
+
+    /// Lists and Tables (one JSON document), not watches.
+    fn is_list(self) -> bool {
+        self != BodyKind::Watch
+    }
 }
 
 /// One generated body.
@@ -159,6 +180,28 @@ fn generate(kind: BodyKind, target: usize, tenant: &Tenant, other: &Tenant, fore
             }
             bytes.extend_from_slice(b"]}");
         }
+        BodyKind::Configmaps => {
+            label = "ConfigMapList (2 KB of data each)".to_string();
+            bytes.extend_from_slice(
+                br#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"4242424"},"items":["#,
+            );
+            while bytes.len() < target {
+                let i = elements;
+                let is_foreign = (i * 37) % 100 < foreign_percent;
+                let owner = if is_foreign { other } else { tenant };
+                let mut cm = fixtures::configmap(&format!("cm-{i:06}"), 2000, i as u64);
+                cm["metadata"]["namespace"] = json!(owner.namespaces[i % owner.namespaces.len()]);
+                if elements > 0 {
+                    bytes.push(b',');
+                }
+                let start = bytes.len();
+                serde_json::to_writer(&mut bytes, &owner.to_super(cm, "configmaps")).expect("serialises");
+                spans.push(start..bytes.len());
+                elements += 1;
+                foreign += is_foreign as usize;
+            }
+            bytes.extend_from_slice(b"]}");
+        }
         BodyKind::Table => {
             label = "Table of pods (as=Table, includeObject=Metadata)".to_string();
             let head = json!({
@@ -222,6 +265,7 @@ fn stream_once(
     body: &Body,
     chunk: usize,
     mapper: &FixedMapper,
+    splice: bool,
     mut sink: impl FnMut(&[u8]),
 ) -> anyhow::Result<(usize, usize)> {
     let mut out: Vec<u8> = Vec::with_capacity(chunk * 2);
@@ -241,9 +285,10 @@ fn stream_once(
             rw.dropped()
         }};
     }
+    let resource = body.kind.resource();
     let dropped = match body.kind {
-        BodyKind::List | BodyKind::Table => drive!(ListRewriter::new("", "pods", Direction::ToVirtual, mapper)),
-        BodyKind::Watch => drive!(WatchRewriter::new("", "pods", Direction::ToVirtual, mapper)),
+        BodyKind::Watch => drive!(WatchRewriter::new("", resource, Direction::ToVirtual, mapper).splice(splice)),
+        _ => drive!(ListRewriter::new("", resource, Direction::ToVirtual, mapper).splice(splice)),
     };
     Ok((total, dropped))
 }
@@ -267,7 +312,7 @@ fn parse_serialise_once(body: &Body, chunk: usize) -> anyhow::Result<usize> {
 
 /// The whole body as one `serde_json::Value`, rewritten and serialised. Returns bytes out.
 fn value_once(body: &Body, mapper: &FixedMapper) -> anyhow::Result<Vec<u8>> {
-    let out = rewrite_body(&body.bytes, "", "pods", Direction::ToVirtual, mapper).context("whole-body rewrite")?;
+    let out = rewrite_body(&body.bytes, "", body.kind.resource(), Direction::ToVirtual, mapper).context("whole-body rewrite")?;
     out.context("the whole body was dropped")
 }
 
@@ -275,20 +320,27 @@ fn value_once(body: &Body, mapper: &FixedMapper) -> anyhow::Result<Vec<u8>> {
 /// element count, only the tenant's virtual namespaces, and (lists/Tables) the same value as
 /// the whole-Value rewrite.
 fn check(body: &Body, chunk: usize, tenant: &Tenant) -> anyhow::Result<bool> {
+    for splice in [true, false] {
+        check_one(body, chunk, tenant, splice).with_context(|| format!("checking the output (splice {splice})"))?;
+    }
+    Ok(true)
+}
+
+fn check_one(body: &Body, chunk: usize, tenant: &Tenant, splice: bool) -> anyhow::Result<()> {
     let mapper = &tenant.mapper;
     let mut streamed = Vec::new();
-    let (_, dropped) = stream_once(body, chunk, mapper, |b| streamed.extend_from_slice(b))?;
+    let (_, dropped) = stream_once(body, chunk, mapper, splice, |b| streamed.extend_from_slice(b))?;
     ensure!(dropped == body.foreign, "the rewriter dropped {dropped} elements, expected {}", body.foreign);
     let expect_kept = body.elements - body.foreign;
     let namespace_ok = |ns: &Value| ns.as_str().is_some_and(|s| tenant.namespaces.iter().any(|v| v == s));
     match body.kind {
-        BodyKind::List | BodyKind::Table => {
+        BodyKind::List | BodyKind::Configmaps | BodyKind::Table => {
             let v: Value = serde_json::from_slice(&streamed).context("streamed output is not JSON")?;
-            let key = if body.kind == BodyKind::List { "items" } else { "rows" };
+            let key = if body.kind == BodyKind::Table { "rows" } else { "items" };
             let elems = v[key].as_array().context("streamed output has no items/rows")?;
             ensure!(elems.len() == expect_kept, "{} {key} out, expected {expect_kept}", elems.len());
             for e in elems {
-                let meta = if body.kind == BodyKind::List { &e["metadata"] } else { &e["object"]["metadata"] };
+                let meta = if body.kind == BodyKind::Table { &e["object"]["metadata"] } else { &e["metadata"] };
                 ensure!(namespace_ok(&meta["namespace"]), "a super namespace leaked: {}", meta["namespace"]);
             }
             let whole: Value = serde_json::from_slice(&value_once(body, mapper)?)?;
@@ -308,7 +360,7 @@ fn check(body: &Body, chunk: usize, tenant: &Tenant) -> anyhow::Result<bool> {
             ensure!(n == expect_kept, "{n} events out, expected {expect_kept}");
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 fn measure(
@@ -319,23 +371,30 @@ fn measure(
     generate_s: f64,
     output_checked: bool,
 ) -> anyhow::Result<BodyResult> {
-    let with_value = !args.no_value_baseline && body.kind != BodyKind::Watch;
-    let (mut t_copy, mut t_stream, mut t_parse, mut t_value) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut out_copy, mut out_stream, mut out_parse, mut out_value) = (0, 0, 0, 0);
+    let with_value = !args.no_value_baseline && body.kind.is_list();
+    let (mut t_copy, mut t_stream, mut t_vstream, mut t_parse, mut t_value) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut out_copy, mut out_stream, mut out_vstream, mut out_parse, mut out_value) = (0, 0, 0, 0, 0);
     // One untimed warm-up pass of each, then alternate.
     copy_once(&body.bytes, chunk);
-    stream_once(body, chunk, mapper, |_| ())?;
+    stream_once(body, chunk, mapper, true, |_| ())?;
     for run in 0..args.runs {
         let t = Instant::now();
         out_copy = black_box(copy_once(&body.bytes, chunk));
         t_copy.push(t.elapsed());
 
         let t = Instant::now();
-        out_stream = stream_once(body, chunk, mapper, |b| {
+        out_stream = stream_once(body, chunk, mapper, true, |b| {
             black_box(b);
         })?
         .0;
         t_stream.push(t.elapsed());
+
+        let t = Instant::now();
+        out_vstream = stream_once(body, chunk, mapper, false, |b| {
+            black_box(b);
+        })?
+        .0;
+        t_vstream.push(t.elapsed());
 
         let t = Instant::now();
         out_parse = black_box(parse_serialise_once(body, chunk)?);
@@ -349,12 +408,13 @@ fn measure(
             drop(black_box(out));
         }
         eprintln!(
-            "bench rewrite: {:?} run {}/{}: copy {:.0} MB/s, stream rewrite {:.1} MB/s{}",
+            "bench rewrite: {:?} run {}/{}: copy {:.0} MB/s, stream rewrite {:.1} MB/s (Value path {:.1} MB/s){}",
             body.kind,
             run + 1,
             args.runs,
             crate::stats::mb_per_s(body.bytes.len() as u64, t_copy[run]),
             crate::stats::mb_per_s(body.bytes.len() as u64, t_stream[run]),
+            crate::stats::mb_per_s(body.bytes.len() as u64, t_vstream[run]),
             t_value
                 .get(run)
                 .map(|t| format!(", whole Value {:.1} MB/s", crate::stats::mb_per_s(body.bytes.len() as u64, *t)))
@@ -376,6 +436,7 @@ fn measure(
     let mut methods = vec![
         method("copy", &t_copy, out_copy, body.elements),
         method("stream rewrite", &t_stream, out_stream, kept),
+        method("stream rewrite, Value path", &t_vstream, out_vstream, kept),
         method("parse+serialise only", &t_parse, out_parse, body.elements),
     ];
     if with_value {
@@ -414,12 +475,10 @@ fn report(args: &RewriteArgs, results: Vec<BodyResult>) -> Report {
     for r in &results {
         let copy_median = r.methods[0].throughput.median_mb_s;
         for m in &r.methods {
-            let unit = if r.body == BodyKind::Watch {
-                "events"
-            } else if r.body == BodyKind::Table {
-                "rows"
-            } else {
-                "items"
+            let unit = match r.body {
+                BodyKind::Watch => "events",
+                BodyKind::Table => "rows",
+                BodyKind::List | BodyKind::Configmaps => "items",
             };
             table.row(vec![
                 format!("{:?}", r.body).to_lowercase(),
@@ -452,7 +511,8 @@ fn report(args: &RewriteArgs, results: Vec<BodyResult>) -> Report {
     );
     rep.notes.push(
         "copy = memcpy into an output buffer per chunk, the floor a non-rewriting proxy pays; stream rewrite = what vcproxy runs \
-         per LIST/watch response; parse+serialise only = each element through serde_json::Value and back with no \
+         per LIST/watch response (the byte-splice path, per element falling back to the Value path when unsure); stream rewrite, \
+         Value path = the same with splicing off (every element through serde_json::Value); parse+serialise only = each element through serde_json::Value and back with no \
          rewriting (the floor for a per-element Value rewriter); whole Value = parse the entire body into serde_json::Value, rewrite, serialise (needs several \
          times the body in memory, which vcproxy avoids)."
             .into(),

@@ -955,7 +955,7 @@ pub(crate) mod tests {
     }
 
     /// Puts `leaf` at `segs` in `v`, creating (or overwriting) what is in the way.
-    fn plant(rng: &mut Rng, v: &mut Value, segs: &[Seg], leaf: &mut dyn FnMut(&mut Rng) -> Value) {
+    pub(crate) fn plant(rng: &mut Rng, v: &mut Value, segs: &[Seg], leaf: &mut dyn FnMut(&mut Rng) -> Value) {
         match segs.split_first() {
             None => *v = leaf(rng),
             Some((Seg::Key(k), rest)) => {

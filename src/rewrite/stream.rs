@@ -1,9 +1,17 @@
 //! Streaming rewriters for LIST responses and watch streams, fed one chunk at a time.
 //! Lists reach tens of megabytes and watches never end, so memory is bounded by one element, not the body.
 //!
-//! Both are byte-level JSON scanners (depth, strings, escapes) that find element boundaries
-//! wherever the chunks split, buffer one element, parse it as a `Value`, rewrite it with
-//! [`super::object`], and serialise it again (or drop it).
+//! Each element (list item, Table row, watch event) is rewritten one of two ways, with the
+//! same result:
+//! - **splice** (ToVirtual, typed lists, Tables and watches; see `rewrite/splice/`): one pass
+//!   over the element's bytes validates it and finds the few byte ranges the field table names;
+//!   the element is copied with those replaced or removed (or dropped). An element wholly
+//!   inside the chunk is spliced right there; one cut by the chunk's end is kept as it is and
+//!   spliced joined with the next chunk (once: cut again, it takes the other way).
+//! - **Value** (everything else, and whatever the splice path is unsure of): a byte-level
+//!   scanner (depth, strings, escapes) finds the element's end wherever the chunks split, the
+//!   element is buffered, parsed as a `Value`, rewritten with [`super::object`] and serialised
+//!   again (or dropped). Errors come from here, so they are the same either way.
 //!
 //! - [`ListRewriter`]: the top-level object's fields are copied as they are (each is validated;
 //!   `metadata` is re-serialised without `remainingItemCount` on the way to the tenant), except
@@ -11,7 +19,7 @@
 //!   rewritten one by one and dropped (commas fixed) when foreign. Until `items`/`rows` starts,
 //!   output is held back (it is small); a body that turns out to have neither (a `Status`, a
 //!   single object) is then rewritten whole with [`super::rewrite_object`]. Whitespace between
-//!   array elements is not kept.
+//!   array elements is not kept; inside a spliced element it is.
 //! - [`WatchRewriter`]: a sequence of `{"type":…,"object":…}` events (newlines not required);
 //!   each is rewritten (an `ERROR` object is a Status) or dropped and written out followed by
 //!   `\n` as soon as it is complete. `BOOKMARK`s pass through.
@@ -22,6 +30,7 @@ use serde_json::Value;
 
 use super::fields::{self, KindFields};
 use super::object::{name_column, rewrite_list_item, rewrite_row, rewrite_table, rewrite_with, Disposition};
+use super::splice::{self, Outcome, Plan, Splicer};
 use super::{parse_json, Direction, Limits, NamespaceMapper, RewriteError};
 
 type Result<T> = std::result::Result<T, RewriteError>;
@@ -71,7 +80,7 @@ impl Scan {
                     i += 1;
                     continue;
                 }
-                match input[i..].iter().position(|&c| c == b'"' || c == b'\\') {
+                match find(&input[i..], in_string) {
                     None => return Ok(None),
                     Some(p) => {
                         i += p;
@@ -86,6 +95,13 @@ impl Scan {
                         i += 1;
                         continue;
                     }
+                }
+            }
+            if self.mode == Mode::Container {
+                // Only quotes and brackets matter here: jump to the next one.
+                match find(&input[i..], structural) {
+                    None => return Ok(None),
+                    Some(p) => i += p,
                 }
             }
             let b = input[i];
@@ -137,6 +153,44 @@ impl Scan {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Marks (high bit) the zero bytes of `v`; the lowest mark is exact (see "Bit Twiddling Hacks").
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(ONES) & !v & HIGH
+}
+
+/// Bytes that end a run of string bytes: `"` and `\`.
+#[inline(always)]
+fn in_string(x: u64) -> u64 {
+    zero_bytes(x ^ (ONES * b'"' as u64)) | zero_bytes(x ^ (ONES * b'\\' as u64))
+}
+
+/// Bytes the scanner acts on inside a container: `"`, `{`, `}`, `[`, `]` (`|0x20` folds the
+/// square brackets onto the curly ones; nothing else folds onto them).
+#[inline(always)]
+fn structural(x: u64) -> u64 {
+    let y = x | (ONES * 0x20);
+    zero_bytes(x ^ (ONES * b'"' as u64)) | zero_bytes(y ^ (ONES * b'{' as u64)) | zero_bytes(y ^ (ONES * b'}' as u64))
+}
+
+/// The index of the first byte `marks` flags, eight bytes at a time (a byte at a time for the
+/// tail, through the same test).
+#[inline(always)]
+fn find(input: &[u8], marks: fn(u64) -> u64) -> Option<usize> {
+    let mut i = 0;
+    while let Some(w) = input.get(i..i + 8) {
+        let m = marks(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    input[i..].iter().position(|&c| marks(c as u64) & 0x80 != 0).map(|p| i + p)
+}
+
 /// Appends `input[..n]` (or all of it) to `buf`, minding the element limit.
 fn capture(buf: &mut Vec<u8>, bytes: &[u8], limit: usize) -> Result<()> {
     if buf.len() + bytes.len() > limit {
@@ -157,9 +211,22 @@ enum L {
     AfterValue,
     ElemOrEnd { first: bool },
     Elem,
+    /// An element (`{…`) cut by the chunk's end is in `buf`, not yet scanned: the next chunk
+    /// is joined to it and spliced (see [`ListRewriter::feed`]).
+    Straddle,
     AfterElem,
     End,
     Failed,
+}
+
+/// What the splice path did with the element at the start of the input.
+enum Direct {
+    /// Written or dropped; it was this long.
+    Done(usize),
+    /// Cut short by the end of the input (or probably so).
+    Cut,
+    /// Not for the splice path: scan and buffer it.
+    No,
 }
 
 /// Rewrites a LIST (or Table) response body as it streams. See the module docs.
@@ -187,6 +254,15 @@ pub struct ListRewriter<M> {
     /// Turns an upstream `metadata.continue` into the token the tenant sees (sealed: see
     /// `crate::continue_token`). `None` keeps tokens as they are.
     continue_sealer: Option<ContinueSealer>,
+    /// ToVirtual: the byte-splice path for items and rows (`None`: always the Value path).
+    splice: Option<(Plan, Splicer)>,
+    /// Length of the last element, to guess whether the next one is all in the chunk.
+    last_len: usize,
+    /// The element at the start of the input was cut before: no second time (it goes to the
+    /// scanner), so no element is spliced over and over as chunks trickle in.
+    cut_once: bool,
+    /// The joined buffer of [`ListRewriter::feed`], kept for its allocation.
+    spare: Vec<u8>,
 }
 
 /// Maps an upstream continue token to the one the tenant receives.
@@ -217,7 +293,19 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             dropped: 0,
             rows_without_object: false,
             continue_sealer: None,
+            splice: splice_for(dir, fields::fields_for(group, resource)),
+            last_len: 0,
+            cut_once: false,
+            spare: Vec::new(),
         }
+    }
+
+    /// Turns the byte-splice fast path off (`false`) or on: every element then goes through the
+    /// `serde_json::Value` path. For benchmarks and tests; the output is the same either way.
+    #[doc(hidden)]
+    pub fn splice(mut self, on: bool) -> Self {
+        self.splice = if on { splice_for(self.dir, self.table) } else { None };
+        self
     }
 
     /// Seals `metadata.continue` on the way to the tenant with `seal`.
@@ -245,7 +333,7 @@ impl<M: NamespaceMapper> ListRewriter<M> {
         if self.st == L::Failed {
             return Err(RewriteError::InvalidJson("the body already failed to rewrite".into()));
         }
-        let r = self.run(chunk, out);
+        let r = self.feed(chunk, out);
         if r.is_err() {
             self.st = L::Failed;
         }
@@ -253,7 +341,15 @@ impl<M: NamespaceMapper> ListRewriter<M> {
     }
 
     /// Ends the body: errors if it was truncated.
-    pub fn finish(&mut self, _out: &mut Vec<u8>) -> Result<()> {
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        // What was kept for the next chunk goes through on its own (the first element of it
+        // to the scanner, for the error it would have given; each round takes one at least).
+        while self.st == L::Straddle {
+            if let Err(e) = self.feed(&[], out) {
+                self.st = L::Failed;
+                return Err(e);
+            }
+        }
         match self.st {
             L::End => Ok(()),
             L::Failed => Err(RewriteError::InvalidJson("the body already failed to rewrite".into())),
@@ -271,6 +367,28 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             out.extend_from_slice(bytes);
             Ok(())
         }
+    }
+
+    /// [`ListRewriter::run`], but an element cut by the last chunk's end is first joined with
+    /// this chunk (one copy), so it too is spliced rather than scanned and buffered.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if self.st != L::Straddle {
+            return self.run(chunk, out);
+        }
+        let mut joined = std::mem::take(&mut self.spare);
+        joined.clear();
+        joined.append(&mut self.buf);
+        self.st = L::ElemOrEnd { first: false };
+        self.cut_once = true;
+        let r = if joined.len() + chunk.len() <= self.limits.max_element {
+            joined.extend_from_slice(chunk);
+            self.run(&joined, out)
+        } else {
+            // Too much to join: the cut part goes to the scanner (see `cut_once`), then the chunk.
+            self.run(&joined, out).and_then(|_| self.run(chunk, out))
+        };
+        self.spare = joined;
+        r
     }
 
     fn run(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
@@ -360,8 +478,24 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                         self.st = L::AfterValue;
                         input = &input[1..];
                     } else {
-                        self.scan.begin();
-                        self.st = L::Elem;
+                        match self.direct_element(input, out) {
+                            Direct::Done(n) => {
+                                input = &input[n..];
+                                self.st = L::AfterElem;
+                                self.cut_once = false;
+                            }
+                            Direct::Cut if !self.cut_once => {
+                                // Kept as it is for the next chunk (a valid start, or a guess).
+                                capture(&mut self.buf, input, limit)?;
+                                input = &[];
+                                self.st = L::Straddle;
+                            }
+                            _ => {
+                                self.cut_once = false;
+                                self.scan.begin();
+                                self.st = L::Elem;
+                            }
+                        }
                     }
                 }
                 L::AfterElem => match b {
@@ -377,6 +511,7 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                     _ => return Err(unexpected(b, "after an array element")),
                 },
                 L::End => return Err(unexpected(b, "after the end of the body")),
+                L::Straddle => unreachable!("joined in feed"),
                 L::Failed => unreachable!("checked in push"),
             }
         }
@@ -443,6 +578,14 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             self.write_kept(out, None)?;
             return Ok(());
         }
+        // The splice path first (see `super::splice`), now that the element is whole.
+        let buf = std::mem::take(&mut self.buf);
+        let spliced = matches!(self.splice_element(&buf, true, out), Direct::Done(_));
+        self.buf = buf;
+        if spliced {
+            self.buf.clear();
+            return Ok(());
+        }
         let mut v = parse_json(&self.buf)?;
         self.buf.clear();
         let d = if self.rows {
@@ -457,6 +600,54 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                 Ok(())
             }
         }
+    }
+
+    /// An element that starts at `input[0]`, straight from the chunk if it is all there and the
+    /// splice path takes it: no boundary scan, no copy into `buf`. `None`: scan and buffer it.
+    fn direct_element(&mut self, input: &[u8], out: &mut Vec<u8>) -> Direct {
+        // The splice path nests less deeply than the scanner allows, or the scanner's TooDeep
+        // would be skipped.
+        if self.splice.is_none() || (self.generic && !self.rows) || !self.buf.is_empty() || self.limits.max_depth < 2 + splice::MAX_DEPTH {
+            return Direct::No;
+        }
+        // Much shorter than the last one: probably cut by the chunk's end, so an attempt now
+        // would be wasted (a wrong guess only costs time).
+        if input.len() < self.last_len - self.last_len / 8 {
+            return if input[0] == b'{' { Direct::Cut } else { Direct::No };
+        }
+        self.splice_element(input, false, out)
+    }
+
+    /// Typed list items and Table rows, ToVirtual: the splice path on the element at the start
+    /// of `b` (all of it if `whole`).
+    fn splice_element(&mut self, b: &[u8], whole: bool, out: &mut Vec<u8>) -> Direct {
+        if self.generic && !self.rows {
+            return Direct::No;
+        }
+        let Some((plan, splicer)) = self.splice.as_mut() else { return Direct::No };
+        let (outcome, n) = if self.rows {
+            splicer.row_at(plan, b, &self.mapper, self.name_col, self.rows_without_object, whole)
+        } else {
+            splicer.item_at(plan, b, &self.mapper, whole)
+        };
+        // Over the limit: the scanner reports it.
+        if n > self.limits.max_element {
+            return Direct::No;
+        }
+        match outcome {
+            Outcome::Keep => {
+                if self.kept > 0 {
+                    out.push(b',');
+                }
+                self.kept += 1;
+                splicer.write(&b[..n], out);
+            }
+            Outcome::Drop => self.dropped += 1,
+            Outcome::Cut => return Direct::Cut,
+            Outcome::Fallback => return Direct::No,
+        }
+        self.last_len = n;
+        Direct::Done(n)
     }
 
     /// Writes one kept element (`None`: the raw bytes in `buf`), with a comma when needed.
@@ -497,10 +688,17 @@ impl<M: NamespaceMapper> ListRewriter<M> {
     }
 }
 
+/// The splice path's plan for a resource, ToVirtual only.
+fn splice_for(dir: Direction, table: &KindFields) -> Option<(Plan, Splicer)> {
+    (dir == Direction::ToVirtual).then(|| (Plan::new(table), Splicer::default()))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum W {
     Between,
     Event,
+    /// As [`L::Straddle`].
+    Straddle,
     Failed,
 }
 
@@ -515,6 +713,10 @@ pub struct WatchRewriter<M> {
     buf: Vec<u8>,
     dropped: usize,
     rows_without_object: bool,
+    /// As in [`ListRewriter`], for events.
+    splice: Option<(Plan, Splicer)>,
+    cut_once: bool,
+    spare: Vec<u8>,
 }
 
 impl<M: NamespaceMapper> WatchRewriter<M> {
@@ -533,7 +735,17 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
             buf: Vec::new(),
             dropped: 0,
             rows_without_object: false,
+            splice: splice_for(dir, fields::fields_for(group, resource)),
+            cut_once: false,
+            spare: Vec::new(),
         }
+    }
+
+    /// As [`ListRewriter::splice`].
+    #[doc(hidden)]
+    pub fn splice(mut self, on: bool) -> Self {
+        self.splice = if on { splice_for(self.dir, self.table) } else { None };
+        self
     }
 
     /// As [`ListRewriter::allow_rows_without_object`], for watches with `as=Table`.
@@ -551,7 +763,7 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
         if self.st == W::Failed {
             return Err(RewriteError::InvalidJson("the watch stream already failed to rewrite".into()));
         }
-        let r = self.run(chunk, out);
+        let r = self.feed(chunk, out);
         if r.is_err() {
             self.st = W::Failed;
         }
@@ -559,7 +771,13 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
     }
 
     /// Ends the stream: errors if it stopped in the middle of an event.
-    pub fn finish(&mut self, _out: &mut Vec<u8>) -> Result<()> {
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        while self.st == W::Straddle {
+            if let Err(e) = self.feed(&[], out) {
+                self.st = W::Failed;
+                return Err(e);
+            }
+        }
         match self.st {
             W::Between => Ok(()),
             _ => {
@@ -569,6 +787,26 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
         }
     }
 
+    /// As [`ListRewriter::feed`].
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if self.st != W::Straddle {
+            return self.run(chunk, out);
+        }
+        let mut joined = std::mem::take(&mut self.spare);
+        joined.clear();
+        joined.append(&mut self.buf);
+        self.st = W::Between;
+        self.cut_once = true;
+        let r = if joined.len() + chunk.len() <= self.limits.max_element {
+            joined.extend_from_slice(chunk);
+            self.run(&joined, out)
+        } else {
+            self.run(&joined, out).and_then(|_| self.run(chunk, out))
+        };
+        self.spare = joined;
+        r
+    }
+
     fn run(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         while let Some(&b) = input.first() {
             match self.st {
@@ -576,8 +814,22 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
                     if is_ws(b) {
                         input = &input[1..];
                     } else if b == b'{' {
-                        self.scan.begin();
-                        self.st = W::Event;
+                        match self.direct_event(input, out) {
+                            Direct::Done(n) => {
+                                input = &input[n..];
+                                self.cut_once = false;
+                            }
+                            Direct::Cut if !self.cut_once => {
+                                capture(&mut self.buf, input, self.limits.max_element)?;
+                                input = &[];
+                                self.st = W::Straddle;
+                            }
+                            _ => {
+                                self.cut_once = false;
+                                self.scan.begin();
+                                self.st = W::Event;
+                            }
+                        }
                     } else {
                         return Err(unexpected(b, "where a watch event should start"));
                     }
@@ -594,13 +846,50 @@ impl<M: NamespaceMapper> WatchRewriter<M> {
                         self.event(out)?;
                     }
                 },
+                W::Straddle => unreachable!("joined in feed"),
                 W::Failed => unreachable!("checked in push"),
             }
         }
         Ok(())
     }
 
+    /// As [`ListRewriter`]'s `direct_element`, for an event starting at `input[0]` (a `{`).
+    fn direct_event(&mut self, input: &[u8], out: &mut Vec<u8>) -> Direct {
+        // No guessing from the last event's length here, unlike lists: a short event that is
+        // complete must go out now, not when the next chunk comes (which may be a minute).
+        if self.splice.is_none() || !self.buf.is_empty() || self.limits.max_depth < splice::MAX_DEPTH {
+            return Direct::No;
+        }
+        self.splice_event(input, false, out)
+    }
+
+    /// The splice path on the event at the start of `b` (all of it if `whole`).
+    fn splice_event(&mut self, b: &[u8], whole: bool, out: &mut Vec<u8>) -> Direct {
+        let Some((plan, splicer)) = self.splice.as_mut() else { return Direct::No };
+        let (outcome, n) = splicer.event_at(plan, b, &self.mapper, whole);
+        if n > self.limits.max_element {
+            return Direct::No;
+        }
+        match outcome {
+            Outcome::Keep => {
+                splicer.write(&b[..n], out);
+                out.push(b'\n');
+            }
+            Outcome::Drop => self.dropped += 1,
+            Outcome::Cut => return Direct::Cut,
+            Outcome::Fallback => return Direct::No,
+        }
+        Direct::Done(n)
+    }
+
     fn event(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        let spliced = matches!(self.splice_event(&buf, true, out), Direct::Done(_));
+        self.buf = buf;
+        if spliced {
+            self.buf.clear();
+            return Ok(());
+        }
         let mut ev = parse_json(&self.buf)?;
         self.buf.clear();
         let Value::Object(map) = &mut ev else { unreachable!("starts with {{") };
@@ -913,6 +1202,14 @@ mod tests {
             let s = random_splits(&mut rng, jammed.len());
             assert_eq!(feed_watch(&jammed, &s, &m).unwrap(), whole);
         }
+        // A complete event goes out at once, even one much shorter than the one before it.
+        let mut r = WatchRewriter::new("", "pods", ToVirtual, &m);
+        let mut out = Vec::new();
+        let small = br#"{"type":"DELETED","object":{"metadata":{"namespace":"acme--dev"}}}"#;
+        let mut two = serde_json::to_vec(&events[0]).unwrap();
+        two.extend_from_slice(small);
+        r.push(&two, &mut out).unwrap();
+        assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 2, "{}", String::from_utf8_lossy(&out));
         // Each event is emitted as soon as it is complete.
         let mut r = WatchRewriter::new("", "pods", ToVirtual, &m);
         let mut out = Vec::new();
