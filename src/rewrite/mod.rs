@@ -329,8 +329,24 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
 #[cfg(test)]
 pub(crate) mod testutil {
-    //! Shared test helpers: a deterministic PRNG and a mapper with a fixed tenant.
+    //! Shared test helpers: a deterministic PRNG, a mapper with a fixed tenant, and chunked
+    //! feeding of the streaming rewriters.
     use super::*;
+
+    /// Pushes `body` cut at `splits` (ascending offsets) through `push`; the caller finishes.
+    pub fn push_in_chunks(
+        body: &[u8],
+        splits: &[usize],
+        mut push: impl FnMut(&[u8], &mut Vec<u8>) -> Result<(), RewriteError>,
+    ) -> Result<Vec<u8>, RewriteError> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &s in splits.iter().chain(std::iter::once(&body.len())) {
+            push(&body[at..s], &mut out)?;
+            at = s;
+        }
+        Ok(out)
+    }
 
     /// splitmix64: tiny and deterministic, so failures reproduce.
     pub struct Rng(pub u64);

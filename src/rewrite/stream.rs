@@ -940,19 +940,14 @@ impl<M: NamespaceMapper + Send + 'static> crate::body::ChunkRewriter for WatchRe
 mod tests {
     use super::*;
     use crate::rewrite::object::rewrite_object;
-    use crate::rewrite::testutil::{acme, Rng};
+    use crate::rewrite::testutil::{acme, push_in_chunks, Rng};
     use crate::rewrite::FixedMapper;
     use serde_json::json;
     use Direction::{ToSuper, ToVirtual};
 
     fn feed_list(body: &[u8], splits: &[usize], group: &str, resource: &str, dir: Direction, m: &FixedMapper, limits: Limits) -> Result<Vec<u8>> {
         let mut r = ListRewriter::with_limits(group, resource, dir, m, limits);
-        let mut out = Vec::new();
-        let mut at = 0;
-        for &s in splits.iter().chain(std::iter::once(&body.len())) {
-            r.push(&body[at..s], &mut out)?;
-            at = s;
-        }
+        let mut out = push_in_chunks(body, splits, |c, o| r.push(c, o))?;
         r.finish(&mut out)?;
         Ok(out)
     }
@@ -1152,12 +1147,7 @@ mod tests {
 
     fn feed_watch(body: &[u8], splits: &[usize], m: &FixedMapper) -> Result<Vec<u8>> {
         let mut r = WatchRewriter::new("", "pods", ToVirtual, m);
-        let mut out = Vec::new();
-        let mut at = 0;
-        for &s in splits.iter().chain(std::iter::once(&body.len())) {
-            r.push(&body[at..s], &mut out)?;
-            at = s;
-        }
+        let mut out = push_in_chunks(body, splits, |c, o| r.push(c, o))?;
         r.finish(&mut out)?;
         Ok(out)
     }

@@ -420,16 +420,21 @@ impl<'a> Cx<'a> {
             gone += removed as usize;
             Ok(())
         })?;
-        if gone > 0 && gone == n {
+        Ok(self.settle_removals(base, edits, n, gone))
+    }
+
+    /// After scanning `n` members (recorded in `items` from `base`), `gone` of them marked for
+    /// removal: when all went, their edits are dropped and true is returned (the caller removes
+    /// the whole field, as the Value path does); otherwise the marked ones are cut out.
+    fn settle_removals(&mut self, base: usize, edits: usize, n: usize, gone: usize) -> bool {
+        let all_gone = gone > 0 && gone == n;
+        if all_gone {
             self.s.edits.truncate(edits);
-            self.s.items.truncate(base);
-            return Ok(true);
-        }
-        if gone > 0 {
+        } else if gone > 0 {
             self.remove_items(base);
         }
         self.s.items.truncate(base);
-        Ok(false)
+        all_gone
     }
 
     /// A table field's value.
@@ -520,7 +525,7 @@ impl<'a> Cx<'a> {
             self.skip_value(false)?;
             return Ok(false);
         }
-        let base = self.s.items.len();
+        let (base, edits) = (self.s.items.len(), self.s.edits.len());
         let (mut n, mut gone) = (0, 0);
         self.array(|cx, _| {
             let start = cx.i;
@@ -530,15 +535,7 @@ impl<'a> Cx<'a> {
             gone += ours as usize;
             Ok(())
         })?;
-        if gone > 0 && gone == n {
-            self.s.items.truncate(base);
-            return Ok(true);
-        }
-        if gone > 0 {
-            self.remove_items(base);
-        }
-        self.s.items.truncate(base);
-        Ok(false)
+        Ok(self.settle_removals(base, edits, n, gone))
     }
 
     /// One expression; true if it equals `tenant_expression(tenant)` exactly.

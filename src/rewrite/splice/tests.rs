@@ -10,7 +10,7 @@ use crate::rewrite::fields::{self, parse_path, FieldKind, KindFields};
 use crate::rewrite::object::tests::{plant, random_object};
 use crate::rewrite::object::{rewrite_list_item, rewrite_row, rewrite_with, Disposition};
 use crate::rewrite::stream::{ListRewriter, WatchRewriter};
-use crate::rewrite::testutil::{acme, Rng};
+use crate::rewrite::testutil::{acme, push_in_chunks, Rng};
 use crate::rewrite::{parse_json, Direction, FixedMapper, Limits, RewriteError};
 
 const TEXTS: &[&str] = &[
@@ -366,12 +366,7 @@ fn feed_list(
     limits: Limits,
 ) -> Result<(Vec<u8>, usize), RewriteError> {
     let mut r = ListRewriter::with_limits(table.group, table.resource, Direction::ToVirtual, m, limits).splice(splice);
-    let mut out = Vec::new();
-    let mut at = 0;
-    for &s in splits.iter().chain(std::iter::once(&body.len())) {
-        r.push(&body[at..s], &mut out)?;
-        at = s;
-    }
+    let mut out = push_in_chunks(body, splits, |c, o| r.push(c, o))?;
     r.finish(&mut out)?;
     Ok((out, r.dropped()))
 }
