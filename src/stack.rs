@@ -112,8 +112,12 @@ impl Proxy {
         self.metrics.requests.with_label_values(&[tenant, &verb, response.status().as_str()]).inc();
         self.metrics.request_duration.with_label_values(&[tenant, &verb]).observe(elapsed.as_secs_f64());
         if status == 429 {
-            // A flood is summarised per tenant (refusals.rs); it must cost nothing per request.
-            self.refusals.record(tenant);
+            // A flood is summarised per tenant and paced (refusals.rs): past a burst, a 429 is
+            // held a moment, so a client that resends at once cannot spend the proxy's CPU.
+            if let Some(held) = self.refusals.record_and_pace(tenant, Instant::now()) {
+                tokio::time::sleep(crate::refusals::HOLD).await;
+                drop(held);
+            }
         } else {
             // The access log is debug level (VCPROXY_LOG=debug): at info it was ~6% of the
             // proxy's CPU per request. Failures vcproxy or upstream caused are logged above.
