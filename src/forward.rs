@@ -185,6 +185,15 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
         return Ok(media::vetted(resp, Vetted::Json));
     }
     let bytes = body::collect_limited(upstream_body, MAX_RESPONSE).await?;
+    if parts.status.is_success() {
+        // One object: byte-spliced, no Value built (a Status or Table falls back inside).
+        let not_found = || ApiError::not_found(format!("{resource} {:?} not found", info.name.clone().unwrap_or_default()));
+        let out = rewrite::rewrite_single_body(&bytes, group, resource, &mapper)
+            .map_err(|e| ApiError::bad_gateway(format!("translating the super apiserver's answer: {e}")))?
+            .ok_or_else(not_found)?;
+        parts.extensions.insert(body::InMemory);
+        return Ok(media::vetted(Response::from_parts(parts, body::full(out)), Vetted::Json));
+    }
     let mut doc: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_gateway(format!("the super apiserver sent invalid JSON: {e}")))?;
     match rewrite::rewrite_object(&mut doc, group, resource, dir, &mapper) {

@@ -29,7 +29,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 pub use fields::{fields_for, fields_for_kind, FieldKind, FieldSpec, KindFields, Placement};
-pub use object::{rewrite_body, rewrite_object, Disposition};
+pub use object::{rewrite_body, rewrite_object, rewrite_single_body, Disposition};
 pub use patch::rewrite_patch;
 pub use selectors::{translate_field_selector, translate_label_selector};
 pub use stream::{ContinueSealer, ListRewriter, WatchRewriter};

@@ -59,6 +59,26 @@ pub fn rewrite_body(body: &[u8], group: &str, resource: &str, dir: Direction, m:
     }
 }
 
+/// A single object from upstream, ToVirtual, as serialised bytes: byte-spliced where the
+/// splice path takes it (no `Value` built), else parsed, rewritten and serialised.
+/// `None` when the object is not the tenant's.
+pub fn rewrite_single_body(body: &[u8], group: &str, resource: &str, m: &dyn NamespaceMapper) -> Result<Option<Vec<u8>>> {
+    let table = fields::fields_for(group, resource);
+    let plan = super::splice::Plan::new(table);
+    let mut splicer = super::splice::Splicer::default();
+    match splicer.object(&plan, body, m) {
+        super::splice::Outcome::Keep => {
+            let mut out = Vec::with_capacity(body.len() + 64);
+            splicer.write(body, &mut out);
+            Ok(Some(out))
+        }
+        super::splice::Outcome::Drop => Ok(None),
+        super::splice::Outcome::Fallback | super::splice::Outcome::Cut => {
+            rewrite_body(body, group, resource, Direction::ToVirtual, m)
+        }
+    }
+}
+
 /// [`rewrite_object`] with the table already looked up.
 pub(crate) fn rewrite_with(obj: &mut Value, table: &KindFields, dir: Direction, m: &dyn NamespaceMapper) -> Result<Disposition> {
     if dir == Direction::ToVirtual {

@@ -168,6 +168,27 @@ impl Splicer {
         })
     }
 
+    /// A single object (a GET, create, update or patch answer) that is all of `b`, as
+    /// [`super::object::rewrite_single`] would rewrite it. Anything that is not one object of
+    /// the kind (a Status, a Table, a list, PartialObjectMetadata) is the Value path's.
+    pub fn object(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper) -> Outcome {
+        self.run(plan, b, m, true, |cx| {
+            if cx.peek()? != b'{' {
+                return Err(Bail);
+            }
+            cx.walk(&plan.root, true)?;
+            let kind = match cx.kind {
+                Some(k) if !k.escaped => k.raw(cx.b),
+                _ => return Err(Bail),
+            };
+            if kind == b"Status" || kind == b"Table" || kind.ends_with(b"List") || kind.starts_with(b"PartialObjectMetadata") {
+                return Err(Bail);
+            }
+            Ok(if cx.drop { Outcome::Drop } else { Outcome::Keep })
+        })
+        .0
+    }
+
     /// A Table row that is all of `b`; see [`super::object::rewrite_row`].
     #[cfg(test)]
     pub fn row(

@@ -357,6 +357,61 @@ fn items_rows_and_events_agree_with_the_value_path() {
     }
 }
 
+#[test]
+fn single_objects_agree_with_the_value_path() {
+    let m = acme();
+    let mut rng = Rng(0x0b1ec7);
+    let kinds = fields::all_kinds();
+    let (mut spliced, mut dropped, mut others) = (0, 0, 0);
+    for case in 0..6_000 {
+        let table = &kinds[rng.below(kinds.len())];
+        let mut obj = element(&mut rng, table, &m);
+        // What a GET, create, update or patch answers: the object with its kind, and sometimes
+        // something else that must take the Value path (a Status, a Table, a list).
+        obj["kind"] = json!(table.kind);
+        if rng.chance(10) {
+            obj["kind"] = json!(*rng.pick(&["Status", "Table", "PodList", "PartialObjectMetadata", "K\\ind"]));
+        }
+        let text = write(&mut rng, &obj);
+        let bytes = damage(&mut rng, text);
+        let what = format!("case {case} {}/{}", table.group, table.resource);
+        let got = crate::rewrite::rewrite_single_body(&bytes, table.group, table.resource, &m);
+        let want = crate::rewrite::rewrite_body(&bytes, table.group, table.resource, Direction::ToVirtual, &m);
+        match (got, want) {
+            (Ok(Some(a)), Ok(Some(b))) => {
+                let a: Value = serde_json::from_slice(&a).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"));
+                assert_eq!(a, serde_json::from_slice::<Value>(&b).unwrap(), "{what}: {}", String::from_utf8_lossy(&bytes));
+                spliced += 1;
+            }
+            (Ok(None), Ok(None)) => dropped += 1,
+            (Err(_), Err(_)) => others += 1,
+            (a, b) => panic!("{what}: splice {a:?} vs Value path {b:?}\n{}", String::from_utf8_lossy(&bytes)),
+        }
+    }
+    eprintln!("single objects: kept {spliced}, dropped {dropped}, errors {others}");
+    assert!(spliced > 1000 && dropped > 300, "kept {spliced}, dropped {dropped}");
+}
+
+/// The fast path is taken for a plain object, and never for a Status or a Table.
+#[test]
+fn single_objects_take_the_splice_path_only_when_they_are_the_kind() {
+    let m = acme();
+    let plan = Plan::new(fields::fields_for("", "configmaps"));
+    let cm = br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","namespace":"acme--prod"},"data":{"k":"v"}}"#;
+    assert_eq!(Splicer::default().object(&plan, cm, &m), Outcome::Keep);
+    let foreign = br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","namespace":"globex--prod"}}"#;
+    assert_eq!(Splicer::default().object(&plan, foreign, &m), Outcome::Drop);
+    for other in [
+        &br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"acme--prod"}"#[..],
+        br#"{"kind":"Table","apiVersion":"meta.k8s.io/v1","rows":[]}"#,
+        br#"{"kind":"ConfigMapList","apiVersion":"v1","items":[]}"#,
+        br#"{"apiVersion":"v1","metadata":{"name":"a","namespace":"acme--prod"}}"#,
+        br#"{"kind":"ConfigMap","metadata":{"namespace":"acme--prod"}} {}"#,
+    ] {
+        assert_eq!(Splicer::default().object(&plan, other, &m), Outcome::Fallback, "{}", String::from_utf8_lossy(other));
+    }
+}
+
 fn feed_list(
     body: &[u8],
     splits: &[usize],
