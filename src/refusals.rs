@@ -8,9 +8,9 @@
 //! Even a cheap 429 costs TLS, HTTP/2 and a Status body, and on a small machine a client
 //! that resends the moment it is refused turns that into most of the proxy's CPU, taken from
 //! the quiet tenants. So refusals are paced: each tenant gets [`IMMEDIATE_PER_SECOND`] 429s
-//! answered at once (a burst of as many); past that, a 429 is held for [`HOLD`] before it
+//! answered at once (a burst of as many); past that, a 429 is held up to [`HOLD`] before it
 //! is sent. A client that honours Retry-After (at least 1 s) never notices; a flood is slowed
-//! to one request per open stream per second. At most [`MAX_HELD`] are held at a time, so
+//! to one request per open stream every 0.5–1 s. At most [`MAX_HELD`] are held at a time, so
 //! holding can never become the cost.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,8 +21,12 @@ use dashmap::DashMap;
 
 /// 429s per second (and burst) a tenant gets at once before they are held.
 pub const IMMEDIATE_PER_SECOND: f64 = 50.0;
-/// How long a paced 429 is held: no longer than the smallest Retry-After (1 s).
+/// How long a paced 429 is held at most: no longer than the smallest Retry-After (1 s).
 pub const HOLD: Duration = Duration::from_secs(1);
+/// Each hold is drawn from [HOLD − HOLD_JITTER, HOLD], so that a burst refused together is
+/// not answered together: in step, the flood's resends would arrive as one wave a second,
+/// and each wave would delay the quiet tenants' requests queued behind it on the same cores.
+pub const HOLD_JITTER: Duration = Duration::from_millis(500);
 /// Held refusals across all tenants; beyond this they are answered at once.
 pub const MAX_HELD: usize = 20_000;
 
@@ -41,11 +45,15 @@ struct Budget {
 }
 
 /// A refusal being held; dropping it (sent, or the client went away) frees its place.
-pub struct Held(Arc<AtomicUsize>);
+pub struct Held {
+    count: Arc<AtomicUsize>,
+    /// How long to hold this one.
+    pub duration: Duration,
+}
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -60,8 +68,8 @@ impl Refusals {
     }
 
     /// Counts a refusal of `tenant` and says whether to hold it: `Some` when the tenant has
-    /// used its immediate refusals and there is room to hold one more. Sleep [`HOLD`] while
-    /// keeping the returned guard, then answer.
+    /// used its immediate refusals and there is room to hold one more. Sleep its `duration`
+    /// (at most [`HOLD`]) while keeping the returned guard, then answer.
     pub fn record_and_pace(&self, tenant: &str, now: Instant) -> Option<Held> {
         self.record(tenant);
         if self.take_immediate(tenant, now) {
@@ -71,7 +79,8 @@ impl Refusals {
             self.held.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        Some(Held(self.held.clone()))
+        let jitter = HOLD_JITTER.mul_f64(rand::random::<f64>());
+        Some(Held { count: self.held.clone(), duration: HOLD - jitter })
     }
 
     /// Refusals being held now.
@@ -152,6 +161,9 @@ mod tests {
         }
         let held: Vec<Held> = (0..5).map(|_| r.record_and_pace("noisy", t0).expect("past the burst: held")).collect();
         assert_eq!(r.held(), 5);
+        for h in &held {
+            assert!(h.duration <= HOLD && h.duration >= HOLD - HOLD_JITTER, "{:?}", h.duration);
+        }
         // Another tenant's budget is its own.
         assert!(r.record_and_pace("quiet", t0).is_none());
         drop(held);

@@ -115,7 +115,7 @@ impl Proxy {
             // A flood is summarised per tenant and paced (refusals.rs): past a burst, a 429 is
             // held a moment, so a client that resends at once cannot spend the proxy's CPU.
             if let Some(held) = self.refusals.record_and_pace(tenant, Instant::now()) {
-                tokio::time::sleep(crate::refusals::HOLD).await;
+                tokio::time::sleep(held.duration).await;
                 drop(held);
             }
         } else {

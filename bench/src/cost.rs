@@ -333,7 +333,7 @@ fn ticks(p: &Pids) -> anyhow::Result<Ticks> {
     Ok(Ticks { vcproxy: of(p.vcproxy)?, apiserver: of(p.apiserver)?, etcd: of(p.etcd)? })
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
 

@@ -21,6 +21,7 @@ mod client;
 mod cost;
 mod crdbench;
 mod fixtures;
+mod flood;
 mod harness;
 mod latency;
 mod measure;
@@ -82,6 +83,14 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// An h2load flood against one tenant (shipped policy, rate caps on) beside quiet tenants:
+    /// their p99 alone and during the flood, their 429s, what the flood got, CPU per phase.
+    Flood {
+        #[command(flatten)]
+        args: flood::FloodArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Custom resources of a tenant CRD through vcproxy vs the same CRD directly in kube-apiserver
     /// (create/get/list/watch; starts a real control plane and vcproxy).
     Crd {
@@ -121,6 +130,10 @@ fn main() -> anyhow::Result<()> {
         Command::Watches { args, common } => {
             let info = report::RunInfo::new("watches");
             (info, common, watches::run(args)?)
+        }
+        Command::Flood { args, common } => {
+            let info = report::RunInfo::new("flood");
+            (info, common, flood::run(args)?)
         }
         Command::Crd { args, common } => {
             let info = report::RunInfo::new("crd");
