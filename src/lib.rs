@@ -59,6 +59,7 @@ pub mod route;
 pub mod server;
 pub mod stack;
 pub mod stream_pool;
+pub mod subjects;
 pub mod tenants;
 pub mod tls;
 pub mod upgrade;

@@ -31,13 +31,30 @@ fn needs_json(group: &str, resource: &str) -> bool {
 }
 
 fn proto_error(e: protobuf::ProtoError) -> ApiError {
-    ApiError::bad_request(format!("invalid protobuf body: {e}"))
+    match e {
+        // A value vcproxy refuses (a subject outside the tenant), not a malformed body.
+        protobuf::ProtoError::Rejected(why) => ApiError::invalid(why),
+        e => ApiError::bad_request(format!("invalid protobuf body: {e}")),
+    }
 }
 
 fn send_json(what: &str) -> ApiError {
     ApiError::new_unsupported(format!(
         "vcproxy cannot translate {what} in a protobuf body; send it as JSON (e.g. `kubectl create -f`/`kubectl apply -f`)"
     ))
+}
+
+/// RoleBinding field 2 is `subjects`; a Subject is kind 1, apiGroup 2, name 3, namespace 4.
+const SUBJECTS: u32 = 2;
+const SUBJECT_KIND: u32 = 1;
+const SUBJECT_NAME: u32 = 3;
+
+/// One RBAC subject with its name in the super master's identity space (`subjects.rs`).
+fn subject_to_super(subject: &[u8], mapper: &dyn NamespaceMapper) -> Result<Option<Vec<u8>>, protobuf::ProtoError> {
+    let kind = protobuf::string_field(subject, SUBJECT_KIND)?.unwrap_or("");
+    let Some(name) = protobuf::string_field(subject, SUBJECT_NAME)? else { return Ok(None) };
+    let name = crate::subjects::to_super(kind, name, mapper).map_err(protobuf::ProtoError::Rejected)?;
+    protobuf::replace_string_field(subject, SUBJECT_NAME, &name)
 }
 
 /// A create/update body in the super view. `super_ns` is the namespace of the
@@ -73,6 +90,7 @@ pub fn to_super(
     match (group, resource) {
         ("rbac.authorization.k8s.io", "rolebindings") => {
             out = protobuf::rewrite_strings(&out, &[2, 4], &mut map).map_err(proto_error)?;
+            out = protobuf::rewrite_messages(&out, &[SUBJECTS], &mut |subject| subject_to_super(subject, mapper)).map_err(proto_error)?;
         }
         ("authorization.k8s.io", "selfsubjectaccessreviews") => {
             out = protobuf::rewrite_strings(&out, &[2, 1, 1], &mut map).map_err(proto_error)?;

@@ -376,6 +376,22 @@ fn rewrite_message(
     path: &[u32],
     f: &mut dyn FnMut(&str) -> Result<Option<String>, ProtoError>,
 ) -> Result<Option<Vec<u8>>, ProtoError> {
+    rewrite_payloads(msg, path, &mut |field, payload| {
+        let old = std::str::from_utf8(payload).map_err(|_| ProtoError::InvalidUtf8(field))?;
+        Ok(match f(old)? {
+            Some(new) if new != old => Some(new.into_bytes()),
+            _ => None,
+        })
+    })
+}
+
+/// Rewrites the length-delimited payloads at `path` inside `msg` (`f` gets the field number
+/// and the payload); `None` when nothing changed.
+fn rewrite_payloads(
+    msg: &[u8],
+    path: &[u32],
+    f: &mut dyn FnMut(u32, &[u8]) -> Result<Option<Vec<u8>>, ProtoError>,
+) -> Result<Option<Vec<u8>>, ProtoError> {
     let Some((&want, rest)) = path.split_first() else { return Ok(None) };
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
@@ -384,15 +400,8 @@ fn rewrite_message(
         if field.number != want {
             continue;
         }
-        let replacement = if rest.is_empty() {
-            let old = field.string(msg)?;
-            match f(old)? {
-                Some(new) if new != old => Some(new.into_bytes()),
-                _ => None,
-            }
-        } else {
-            rewrite_message(field.message(msg)?, rest, f)?
-        };
+        let replacement =
+            if rest.is_empty() { f(field.number, field.message(msg)?)? } else { rewrite_payloads(field.message(msg)?, rest, f)? };
         if let Some(new) = replacement {
             let o = out.get_or_insert_with(|| Vec::with_capacity(msg.len() + new.len() + 16));
             o.extend_from_slice(&msg[copied..field.tag_end]);
@@ -405,6 +414,43 @@ fn rewrite_message(
         o.extend_from_slice(&msg[copied..]);
         o
     }))
+}
+
+/// Rewrites every embedded message at `path` (inside `raw`) whole: `f` gets each one's bytes and
+/// returns `Some(new)` to replace it. For fields that must be translated together (an RBAC
+/// subject's `name` depends on its `kind`).
+pub fn rewrite_messages(
+    body: &[u8],
+    path: &[u32],
+    f: &mut dyn FnMut(&[u8]) -> Result<Option<Vec<u8>>, ProtoError>,
+) -> Result<Vec<u8>, ProtoError> {
+    let unknown = envelope(body)?;
+    let full = full_path(path)?;
+    let mut out = Vec::with_capacity(body.len() + 64);
+    out.extend_from_slice(MAGIC);
+    match rewrite_payloads(unknown, &full, &mut |_, payload| f(payload))? {
+        Some(new) => out.extend_from_slice(&new),
+        None => out.extend_from_slice(unknown),
+    }
+    Ok(out)
+}
+
+/// String field `number` of one message, as the decoder sees it (the last occurrence wins).
+pub fn string_field(msg: &[u8], number: u32) -> Result<Option<&str>, ProtoError> {
+    let mut last = None;
+    for field in Fields::new(msg) {
+        let field = field?;
+        if field.number == number {
+            last = Some(field.string(msg)?);
+        }
+    }
+    Ok(last)
+}
+
+/// One message with every occurrence of string field `number` set to `value`; `None` when none
+/// is present or all already hold it.
+pub fn replace_string_field(msg: &[u8], number: u32, value: &str) -> Result<Option<Vec<u8>>, ProtoError> {
+    rewrite_message(msg, &[number], &mut |_| Ok(Some(value.to_string())))
 }
 
 fn message_has(msg: &[u8], path: &[u32]) -> Result<bool, ProtoError> {
@@ -906,6 +952,41 @@ mod tests {
                 .m(3, M::new().s(1, "rbac.authorization.k8s.io").s(2, "Role").s(3, "edit")),
         );
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn subjects_are_rewritten_whole_by_kind() {
+        let users = |body: &[u8]| {
+            rewrite_messages(body, &[2], &mut |subject| match string_field(subject, 1)? {
+                Some("User") => {
+                    let name = string_field(subject, 3)?.unwrap_or("");
+                    replace_string_field(subject, 3, &format!("vcproxy:acme:{name}"))
+                }
+                _ => Ok(None),
+            })
+        };
+        let expected = envelope_of(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            M::new()
+                .m(1, M::new().s(1, "rb").s(3, "dev"))
+                .m(2, M::new().s(1, "ServiceAccount").s(3, "builder").s(4, "dev"))
+                .m(2, M::new().s(1, "User").s(2, "rbac.authorization.k8s.io").s(3, "vcproxy:acme:alice"))
+                .m(3, M::new().s(1, "rbac.authorization.k8s.io").s(2, "Role").s(3, "edit")),
+        );
+        assert_eq!(users(&proto3_rolebinding()).unwrap(), expected);
+        // The real body kubectl sends: its User subject is renamed, nothing else moves.
+        let go = hex(GO_ROLEBINDING);
+        let out = users(&go).unwrap();
+        assert_ne!(out, go);
+        assert_eq!(rewrite_messages(&out, &[2], &mut |_| Ok(None)).unwrap(), out);
+        // The last duplicate of a field is what the decoder keeps, and every duplicate is replaced.
+        let twice = M::new().s(1, "User").s(3, "a").s(3, "b");
+        let msg = twice.0;
+        assert_eq!(string_field(&msg, 3).unwrap(), Some("b"));
+        let replaced = replace_string_field(&msg, 3, "c").unwrap().unwrap();
+        assert_eq!(replaced, M::new().s(1, "User").s(3, "c").s(3, "c").0);
+        assert_eq!(string_field(&msg, 4).unwrap(), None);
     }
 
     #[test]

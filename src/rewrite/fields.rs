@@ -23,6 +23,9 @@ pub enum FieldKind {
     NamespaceList,
     /// A `metav1.LabelSelector` over namespaces (confined to the tenant on the way up).
     NamespaceSelector,
+    /// An RBAC subject (`{kind, name, …}`): User and Group names are translated between the
+    /// tenant's identity space and the super master's (`subjects.rs`).
+    Subject,
 }
 
 /// Whether a field places the object itself or refers to another namespace.
@@ -92,7 +95,7 @@ pub fn parse_path(path: &str) -> Result<Vec<Seg>, String> {
     Ok(segs)
 }
 
-use FieldKind::{Namespace as NS, NamespaceList as NSL, NamespaceSelector as SEL};
+use FieldKind::{Namespace as NS, NamespaceList as NSL, NamespaceSelector as SEL, Subject as SUBJECT};
 
 /// Fields of a pod spec, relative to wherever the pod spec lives.
 const POD_SPEC: &[(&str, FieldKind)] = &[
@@ -144,8 +147,8 @@ const TABLE: &[Row] = &[
     // events.k8s.io
     row("events.k8s.io", "events", "Event", &[], &[("regarding.namespace", NS), ("related.namespace", NS)]),
     // rbac
-    row("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", &[], &[("subjects[].namespace", NS)]),
-    row("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", &[], &[("subjects[].namespace", NS)]),
+    row("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", &[], &[("subjects[].namespace", NS), ("subjects[]", SUBJECT)]),
+    row("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", &[], &[("subjects[].namespace", NS), ("subjects[]", SUBJECT)]),
     // authorization (kubectl auth can-i)
     row("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview", &[], &[("spec.resourceAttributes.namespace", NS)]),
     row("authorization.k8s.io", "localsubjectaccessreviews", "LocalSubjectAccessReview", &[], &[("spec.resourceAttributes.namespace", NS)]),

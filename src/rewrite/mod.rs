@@ -171,6 +171,9 @@ pub enum RewriteError {
     /// A value in a namespace field that is not a namespace name.
     #[error("{path}: {value:?} is not a valid namespace name (a lowercase RFC 1123 label of at most 63 characters)")]
     InvalidNamespace { path: String, value: String },
+    /// An RBAC subject naming an identity outside the tenant.
+    #[error("{path}: {reason}")]
+    InvalidSubject { path: String, reason: String },
     /// A field from the table holding the wrong JSON type.
     #[error("{path}: expected {expected}")]
     WrongType { path: String, expected: &'static str },
@@ -208,7 +211,10 @@ impl RewriteError {
             RewriteError::Reserved { .. } => 403,
             RewriteError::TooLarge { .. } => 413,
             RewriteError::UnsupportedPatchType(_) => 415,
-            RewriteError::InvalidNamespace { .. } | RewriteError::WrongType { .. } | RewriteError::PatchOpRefused { .. } => 422,
+            RewriteError::InvalidNamespace { .. }
+            | RewriteError::InvalidSubject { .. }
+            | RewriteError::WrongType { .. }
+            | RewriteError::PatchOpRefused { .. } => 422,
             RewriteError::Finished => 500,
         }
     }

@@ -213,6 +213,7 @@ fn apply_field(obj: &mut Value, f: &FieldSpec, dir: Direction, m: &dyn Namespace
                 },
                 _ => return Err(RewriteError::WrongType { path: render(trail), expected: "a label selector object" }),
             },
+            FieldKind::Subject => map_subject(v, dir, m, trail)?,
         }
         Ok(())
     })?;
@@ -302,6 +303,23 @@ fn map_namespace(v: &mut Value, dir: Direction, m: &dyn NamespaceMapper, placeme
             }
         },
     }
+}
+
+/// Translates one RBAC subject's name (see `subjects.rs`): refused on the way up when it names
+/// an identity outside the tenant, blanked on the way down when it is one.
+fn map_subject(v: &mut Value, dir: Direction, m: &dyn NamespaceMapper, trail: &[Step]) -> Result<()> {
+    // Anything but `{kind: "...", name: "..."}` is left to the apiserver, which refuses it.
+    let Value::Object(subject) = v else { return Ok(()) };
+    let Some(kind) = subject.get("kind").and_then(Value::as_str).map(str::to_string) else { return Ok(()) };
+    let Some(Value::String(name)) = subject.get_mut("name") else { return Ok(()) };
+    match dir {
+        Direction::ToSuper => {
+            *name = crate::subjects::to_super(&kind, name, m)
+                .map_err(|reason| RewriteError::InvalidSubject { path: format!("{}.name", render(trail)), reason })?;
+        }
+        Direction::ToVirtual => *name = crate::subjects::to_virtual(&kind, name, m).unwrap_or_default(),
+    }
+    Ok(())
 }
 
 /// The expression that confines a namespace selector to one tenant.
@@ -658,7 +676,7 @@ pub(crate) mod tests {
                        "roleRef": {"kind": "Role", "name": "r"}}),
                 json!({"kind": "RoleBinding", "metadata": {"name": "rb", "namespace": "acme--prod"},
                        "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "acme--dev"},
-                                    {"kind": "User", "name": "bob"}, {"kind": "Group", "name": "g", "namespace": ""}],
+                                    {"kind": "User", "name": "vcproxy:acme:bob"}, {"kind": "Group", "name": "vcproxy:group:acme:g", "namespace": ""}],
                        "roleRef": {"kind": "Role", "name": "r"}}),
             ),
             (
@@ -998,6 +1016,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// An RBAC subject in the tenant's identity space.
+    fn subject(rng: &mut Rng) -> Value {
+        let ns = virtual_ns(rng);
+        let ns = ns.as_str().filter(|s| !s.is_empty()).unwrap_or("dev").to_string();
+        match rng.below(6) {
+            0 => json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": *rng.pick(&["alice", "bob@example.com"])}),
+            1 => json!({"kind": "User", "name": format!("system:serviceaccount:{ns}:builder")}),
+            2 => json!({"kind": "Group", "name": *rng.pick(&["system:authenticated", "dev", "ops:oncall"])}),
+            3 => json!({"kind": "Group", "name": format!("system:serviceaccounts:{ns}")}),
+            4 => json!({"kind": "ServiceAccount", "name": "builder", "namespace": ns}),
+            _ => json!({"kind": "User"}),
+        }
+    }
+
     pub(crate) fn random_object(rng: &mut Rng, table: &KindFields) -> Value {
         let mut v = noise(rng, 3);
         if !v.is_object() {
@@ -1011,6 +1043,7 @@ pub(crate) mod tests {
                 FieldKind::Namespace => Box::new(virtual_ns),
                 FieldKind::NamespaceList => Box::new(|r: &mut Rng| Value::Array((0..r.below(4)).map(|_| virtual_ns(r)).collect())),
                 FieldKind::NamespaceSelector => Box::new(selector),
+                FieldKind::Subject => Box::new(subject),
             };
             plant(rng, &mut v, &f.segs, &mut *leaf);
         }
@@ -1044,6 +1077,12 @@ pub(crate) mod tests {
                         for s in x.as_array().into_iter().flatten() {
                             let s = s.as_str().unwrap();
                             assert!(s.is_empty() || m.to_virtual(s).is_some(), "{at}: {s:?} is not acme's");
+                        }
+                    }
+                    FieldKind::Subject => {
+                        let (kind, name) = (x["kind"].as_str().unwrap_or(""), x["name"].as_str());
+                        if let (true, Some(name)) = (matches!(kind, "User" | "Group"), name) {
+                            assert!(crate::subjects::to_virtual(kind, name, m).is_some(), "{at}: {kind} {name:?} is not acme's");
                         }
                     }
                     FieldKind::NamespaceSelector => {

@@ -236,8 +236,16 @@ fn rewrite_json_patch(body: &[u8], table: &KindFields, m: &dyn NamespaceMapper) 
         let ptr = decode_pointer(&path)?;
         let refuse =
             |reason: String| RewriteError::PatchOpRefused { index, op: name.clone(), path: path.clone(), reason };
-        let hits: Vec<(&Protected, Rel)> =
-            prot.iter().filter_map(|p| relation(&ptr, &p.pattern).map(|r| (p, r))).collect();
+        let hits: Vec<(&Protected, Rel)> = prot
+            .iter()
+            .filter_map(|p| relation(&ptr, &p.pattern).map(|r| (p, r)))
+            // A whole subject (`/subjects/0`, `/subjects/-`) is translated like any value
+            // above a field; only a change inside one (`/subjects/0/name`) is refused.
+            .map(|(p, r)| match p.what {
+                What::Field(FieldKind::Subject, _) if ptr.len() == p.pattern.len() => (p, Rel::Above),
+                _ => (p, r),
+            })
+            .collect();
         if table.is_namespaces() {
             if hits
                 .iter()
@@ -412,6 +420,9 @@ mod tests {
             (pods, json!({"op": "test", "path": "/metadata/namespace", "value": "prod"})),
             (rb, json!({"op": "replace", "path": "/subjects/0/namespace", "value": "kube-system"})),
             (rb, json!({"op": "add", "path": "/subjects/-/namespace", "value": "x"})),
+            (rb, json!({"op": "replace", "path": "/subjects/0/name", "value": "system:authenticated"})),
+            (rb, json!({"op": "replace", "path": "/subjects/+0/kind", "value": "Group"})),
+            (rb, json!({"op": "copy", "from": "/metadata/name", "path": "/subjects/0/name"})),
             (
                 pods,
                 json!({"op": "add", "path": "/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/0/namespaces/-", "value": "x"}),
@@ -444,6 +455,21 @@ mod tests {
             JSONP, rb.0, rb.1).unwrap();
         assert_eq!(got[0]["value"][0]["namespace"], "acme--dev");
         assert_eq!(got[1]["value"]["namespace"], "acme--prod");
+        // Whole subjects are translated into the tenant's identity space, or refused.
+        let got = patch(
+            &json!([{"op": "add", "path": "/subjects/-", "value": {"kind": "User", "name": "alice"}},
+                    {"op": "replace", "path": "/subjects", "value": [{"kind": "Group", "name": "system:authenticated"}]}]),
+            JSONP, rb.0, rb.1).unwrap();
+        assert_eq!(got[0]["value"]["name"], "vcproxy:acme:alice");
+        assert_eq!(got[1]["value"][0]["name"], "vcproxy:tenant:acme");
+        for subject in [json!({"kind": "Group", "name": "system:masters"}), json!({"kind": "User", "name": "system:admin"})] {
+            let e = patch(&json!([{"op": "add", "path": "/subjects/0", "value": subject}]), JSONP, rb.0, rb.1).unwrap_err();
+            assert_eq!(e.status_code(), 422, "{e}");
+            for ct in [MERGE, SMP] {
+                let e = patch(&json!({"subjects": [subject]}), ct, rb.0, rb.1).unwrap_err();
+                assert!(matches!(e, RewriteError::InvalidSubject { .. }), "{ct}: {e}");
+            }
+        }
         let got = patch(
             &json!([{"op": "replace", "path": "/spec/ingress/0", "value": {"from": [{"namespaceSelector": {}}]}}]),
             JSONP,
