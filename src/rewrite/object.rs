@@ -64,9 +64,9 @@ pub fn rewrite_body(body: &[u8], group: &str, resource: &str, dir: Direction, m:
 /// `None` when the object is not the tenant's.
 pub fn rewrite_single_body(body: &[u8], group: &str, resource: &str, m: &dyn NamespaceMapper) -> Result<Option<Vec<u8>>> {
     let table = fields::fields_for(group, resource);
-    let plan = super::splice::Plan::new(table);
+    let plan = super::splice::Plan::of(table);
     let mut splicer = super::splice::Splicer::default();
-    match splicer.object(&plan, body, m) {
+    match splicer.object(plan, body, m) {
         super::splice::Outcome::Keep => {
             let mut out = Vec::with_capacity(body.len() + 64);
             splicer.write(body, &mut out);

@@ -255,7 +255,7 @@ pub struct ListRewriter<M> {
     /// `crate::continue_token`). `None` keeps tokens as they are.
     continue_sealer: Option<ContinueSealer>,
     /// ToVirtual: the byte-splice path for items and rows (`None`: always the Value path).
-    splice: Option<(Plan, Splicer)>,
+    splice: Option<(&'static Plan, Splicer)>,
     /// Length of the last element, to guess whether the next one is all in the chunk.
     last_len: usize,
     /// The element at the start of the input was cut before: no second time (it goes to the
@@ -689,8 +689,8 @@ impl<M: NamespaceMapper> ListRewriter<M> {
 }
 
 /// The splice path's plan for a resource, ToVirtual only.
-fn splice_for(dir: Direction, table: &KindFields) -> Option<(Plan, Splicer)> {
-    (dir == Direction::ToVirtual).then(|| (Plan::new(table), Splicer::default()))
+fn splice_for(dir: Direction, table: &'static KindFields) -> Option<(&'static Plan, Splicer)> {
+    (dir == Direction::ToVirtual).then(|| (Plan::of(table), Splicer::default()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -714,7 +714,7 @@ pub struct WatchRewriter<M> {
     dropped: usize,
     rows_without_object: bool,
     /// As in [`ListRewriter`], for events.
-    splice: Option<(Plan, Splicer)>,
+    splice: Option<(&'static Plan, Splicer)>,
     cut_once: bool,
     spare: Vec<u8>,
 }

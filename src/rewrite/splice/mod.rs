@@ -43,6 +43,9 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use super::fields::{FieldKind, KindFields, Placement, Seg};
 use super::object::{rewrite_tokens, METADATA_NAME_LABEL};
 use super::NamespaceMapper;
@@ -141,6 +144,17 @@ impl Plan {
         }
         usable &= root.consistent();
         Plan { root, namespaces: table.is_namespaces(), usable }
+    }
+
+    /// The plan of one of the field table's kinds, compiled once: every GET and every list
+    /// response needs one, and building the key tree allocates.
+    pub fn of(table: &'static KindFields) -> &'static Plan {
+        static PLANS: OnceLock<HashMap<usize, Plan>> = OnceLock::new();
+        let plans = PLANS.get_or_init(|| {
+            let fallback = super::fields::fields_for("", "");
+            super::fields::all_kinds().iter().chain([fallback]).map(|t| (t as *const KindFields as usize, Plan::new(t))).collect()
+        });
+        plans.get(&(table as *const KindFields as usize)).expect("every table the field table hands out has a plan")
     }
 }
 

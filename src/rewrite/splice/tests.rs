@@ -621,3 +621,15 @@ fn every_cut_of_a_spliced_element_says_cut() {
     }
     assert!(checked > 500, "{checked}");
 }
+
+/// Every table the field table hands out has its compiled plan, the same as a fresh one.
+#[test]
+fn every_table_has_a_cached_plan() {
+    let fallback = fields::fields_for("example.com", "widgets");
+    for table in fields::all_kinds().iter().chain([fallback]) {
+        let (cached, fresh) = (Plan::of(table), Plan::new(table));
+        assert_eq!(cached.usable, fresh.usable, "{}/{}", table.group, table.resource);
+        assert_eq!(format!("{:?}", cached.root), format!("{:?}", fresh.root), "{}/{}", table.group, table.resource);
+    }
+    assert!(std::ptr::eq(Plan::of(fields::fields_for("", "pods")), Plan::of(fields::fields_for("", "pods"))));
+}
