@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::json;
 use vcproxy_testenv::{ControlPlane, Vcproxy, VcproxyOptions};
 
-use crate::measure::{token_of, vcproxy_bin, Target};
+use crate::measure::{cpu_ticks, ticks_per_second, token_of, vcproxy_bin, Target};
 use crate::report::{Report, Table};
 use crate::stats::percentile_sorted;
 
@@ -216,7 +216,7 @@ fn h2load_run(h2load: &Path, url: &str, token: &str, load: Load, requests: usize
 }
 
 fn combine(op: Op, load: Load, target: Target, runs: Vec<Run>) -> CaseResult {
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = ticks_per_second();
     let mut all: Vec<f64> = runs.iter().flat_map(|r| r.durations.iter().copied()).collect();
     all.sort_by(f64::total_cmp);
     let ok: usize = runs.iter().map(|r| r.ok).sum();
@@ -323,14 +323,7 @@ fn setup_objects(cp: &ControlPlane, super_ns: &str, objects: usize, dir: &Path) 
 }
 
 fn ticks(p: &Pids) -> anyhow::Result<Ticks> {
-    let of = |pid: u32| -> anyhow::Result<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("/proc/{pid}/stat"))?;
-        // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-    };
-    Ok(Ticks { vcproxy: of(p.vcproxy)?, apiserver: of(p.apiserver)?, etcd: of(p.etcd)? })
+    Ok(Ticks { vcproxy: cpu_ticks(p.vcproxy)?, apiserver: cpu_ticks(p.apiserver)?, etcd: cpu_ticks(p.etcd)? })
 }
 
 pub(crate) fn which(name: &str) -> Option<PathBuf> {

@@ -21,7 +21,7 @@ use serde_json::json;
 use vcproxy_testenv::{ControlPlane, Vcproxy, VcproxyOptions};
 
 use crate::client::{Auth, Client};
-use crate::measure::{token_of, vcproxy_bin};
+use crate::measure::{cpu_ticks, ticks_per_second, token_of, vcproxy_bin};
 use crate::report::{Report, Table};
 use crate::stats::Latency;
 
@@ -184,12 +184,7 @@ fn status_counts(log: &str) -> (usize, usize, usize) {
 }
 
 fn cpu_seconds(pid: u32) -> f64 {
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // utime and stime are fields 14 and 15; the command name before them may hold spaces.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
-    f.iter().sum::<u64>() as f64 / hz
+    cpu_ticks(pid).unwrap_or(0) as f64 / ticks_per_second()
 }
 
 fn report(args: &FloodArgs, baseline: &Phase, loaded: &Phase, (flood_ok, flood_429, flood_other): (usize, usize, usize)) -> Report {

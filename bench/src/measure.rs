@@ -55,3 +55,19 @@ pub fn token_of(kubeconfig_yaml: &str) -> anyhow::Result<String> {
     let v: serde_yaml::Value = serde_yaml::from_str(kubeconfig_yaml).context("tenant kubeconfig is not YAML")?;
     v["users"][0]["user"]["token"].as_str().map(str::to_string).context("tenant kubeconfig has no token")
 }
+
+/// CPU time (user + system) a process has used, in clock ticks, from `/proc/<pid>/stat`.
+pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+}
+
+/// Clock ticks per second (`_SC_CLK_TCK`).
+pub fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
+}
