@@ -9,6 +9,7 @@ use std::sync::Arc;
 use http::{header, HeaderMap};
 
 use crate::error::ApiError;
+use crate::subjects;
 use crate::tenants::{Registry, Tenant};
 
 pub const CLUSTERS_PREFIX: &str = "/clusters/";
@@ -18,6 +19,8 @@ pub const CLUSTERS_PREFIX: &str = "/clusters/";
 pub struct Identity {
     pub tenant: Arc<Tenant>,
     pub user: String,
+    /// The user's groups in the tenant's view (`cluster-admins`, `dev`).
+    pub groups: Vec<String>,
     /// Levers the tenant's policy opens (set by the pipeline from the policy in force).
     pub allowed: Vec<crate::guardrails::Lever>,
 }
@@ -29,12 +32,18 @@ impl Identity {
 
     /// The user the super apiserver sees: `vcproxy:<tenant>:<user>`.
     pub fn impersonated_user(&self) -> String {
-        format!("vcproxy:{}:{}", self.tenant_name(), self.user)
+        subjects::user_to_super(self.tenant_name(), &self.user)
     }
 
-    /// The group the super apiserver's RBAC confines: `vcproxy:tenant:<tenant>`.
-    pub fn impersonated_group(&self) -> String {
-        format!("vcproxy:tenant:{}", self.tenant_name())
+    /// The groups the super apiserver sees: the tenant's all-users group
+    /// `vcproxy:tenant:<tenant>`, then each of the user's groups as
+    /// `vcproxy:group:<tenant>:<group>`, then the policy's levers.
+    pub fn impersonated_groups(&self) -> Vec<String> {
+        let tenant = self.tenant_name();
+        std::iter::once(subjects::all_users_group(tenant))
+            .chain(self.groups.iter().map(|g| subjects::group_to_super(tenant, g)))
+            .chain(self.allowed.iter().map(|lever| lever.group().to_string()))
+            .collect()
     }
 }
 
@@ -68,7 +77,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 pub fn authenticate(registry: &Registry, tenant: &str, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
     let (tenant, user) = registry.authenticate(tenant, token).ok_or_else(ApiError::unauthorized)?;
-    Ok(Identity { tenant, user, allowed: Vec::new() })
+    Ok(Identity { tenant, user: user.name.clone(), groups: user.groups.clone(), allowed: Vec::new() })
 }
 
 #[cfg(test)]

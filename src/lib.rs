@@ -15,6 +15,7 @@
 //! - [`refusals`]     — 429s counted per tenant and logged as a summary, never one line each
 //! - [`policy`]       — fairness policies (`policies/*.toml`), validated and hot-reloaded
 //! - [`route`]        — what the proxy does with a request (deny by default)
+//! - [`authz`]        — the tenant's RBAC asked (access reviews) for what vcproxy serves itself
 //! - [`discovery`]    — which resources are namespaced (from aggregated discovery)
 //! - [`namespaces`]   — the tenant's virtual namespaces and the ownership cache
 //! - [`forward`]      — namespaced requests: translate, send as the tenant, translate back
@@ -25,6 +26,7 @@
 //! - [`upstream`]     — pooled HTTP/2 client; header stripping and impersonation
 //! - [`stream_pool`]  — upstream connections for watches, added before a stream would queue
 //! - [`guardrails`]   — admission policies upstream closing nodeName, critical priorities, externalIPs to tenants
+//! - [`tenant_rbac`]  — each tenant's admins binding and cluster-scope namespace upstream
 //! - [`filtered_reader`] — the read-only identity of vcproxy's filtered cross-namespace reads
 //! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
 //! - [`kubeconfig`]   — kubeconfigs handed to tenant users
@@ -33,6 +35,7 @@
 
 pub mod admission;
 pub mod authn;
+pub mod authz;
 pub mod body;
 pub mod config;
 pub mod continue_token;
@@ -60,6 +63,7 @@ pub mod server;
 pub mod stack;
 pub mod stream_pool;
 pub mod subjects;
+pub mod tenant_rbac;
 pub mod tenants;
 pub mod tls;
 pub mod upgrade;

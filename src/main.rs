@@ -60,10 +60,18 @@ enum TenantCommand {
         config: PathBuf,
     },
     /// Issue a new token for a user (created if missing); prints its kubeconfig.
+    /// A new user is in no group and can do nothing until the tenant's RBAC
+    /// grants it something; `--group cluster-admins` makes a tenant admin.
     Kubeconfig {
         name: String,
         #[arg(long, default_value = "admin")]
         user: String,
+        /// Set the user's groups (repeatable); replaces the groups it had.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// Remove the user from every group.
+        #[arg(long, conflicts_with = "groups")]
+        no_groups: bool,
         #[arg(long)]
         config: PathBuf,
     },
@@ -114,6 +122,9 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             )
             .await
             .context("creating the tenant's default namespace")?;
+            vcproxy::tenant_rbac::ensure_cluster_scope(&upstream, &metrics, &name)
+                .await
+                .context("creating the tenant's cluster-scope namespace")?;
             print!("{}", kubeconfig(&config, &name, "admin", &token)?);
         }
         TenantCommand::List { config } => {
@@ -135,12 +146,16 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let count = vcproxy::namespaces::delete_all(&upstream, &metrics, &name)
                 .await
                 .context("deleting the tenant's namespaces")?;
+            vcproxy::tenant_rbac::delete_cluster_scope(&upstream, &metrics, &name)
+                .await
+                .context("deleting the tenant's cluster-scope namespace")?;
             eprintln!("deleted tenant {name} and {count} namespaces");
         }
-        TenantCommand::Kubeconfig { name, user, config } => {
+        TenantCommand::Kubeconfig { name, user, groups, no_groups, config } => {
             let config = Config::load(&config)?;
             let store = Store::connect(&config.etcd).await?;
-            let token = store.issue_token(&name, &user).await?;
+            let groups = if no_groups || !groups.is_empty() { Some(groups) } else { None };
+            let token = store.issue_token(&name, &user, groups).await?;
             print!("{}", kubeconfig(&config, &name, &user, &token)?);
         }
     }

@@ -59,17 +59,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     flow.spawn_maintenance(Duration::from_secs(1));
     tokio::spawn(watch_policy(policy.clone(), flow.clone(), metrics.clone()));
     let admission = Arc::new(Admission::new(flow.clone(), metrics.clone()));
-    // What vcproxy needs upstream before it may serve tenants: its reader's RBAC and the
-    // guardrail admission policies. /readyz waits for them.
+    // What vcproxy needs upstream before it may serve tenants: its reader's RBAC, the
+    // guardrail admission policies and each tenant's RBAC. /readyz waits for them.
     let upstream_objects_ready = Arc::new(AtomicBool::new(false));
     tokio::spawn({
         let (upstream, metrics, ready) = (upstream.clone(), metrics.clone(), upstream_objects_ready.clone());
+        let registry = registry.clone();
         async move {
             crate::filtered_reader::keep_ensuring(upstream.clone(), metrics.clone()).await;
-            crate::guardrails::keep_ensuring(upstream, metrics).await;
+            crate::guardrails::keep_ensuring(upstream.clone(), metrics.clone()).await;
+            crate::tenant_rbac::keep_upgrading(upstream, metrics, registry).await;
             ready.store(true, std::sync::atomic::Ordering::Release);
         }
     });
+    tokio::spawn(crate::tenant_rbac::keep_crd_roles(upstream.clone(), metrics.clone(), crds.clone()));
     let refusals = Arc::new(crate::refusals::Refusals::default());
     tokio::spawn(refusals.clone().log_every(Duration::from_secs(10)));
     let continue_tokens =
@@ -91,6 +94,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crd_bytes: Default::default(),
         continue_tokens,
         refusals: refusals.clone(),
+        authorizer: Default::default(),
         upstream_objects_ready,
         draining: AtomicBool::new(false),
     });

@@ -61,6 +61,8 @@ pub struct Proxy {
     pub continue_tokens: Arc<crate::continue_token::ContinueTokens>,
     /// 429s per tenant, logged as a periodic summary.
     pub refusals: Arc<crate::refusals::Refusals>,
+    /// Access reviews for what vcproxy serves itself.
+    pub authorizer: crate::authz::Authorizer,
     /// Set once the RBAC and admission policies vcproxy applies upstream are in place.
     pub upstream_objects_ready: Arc<AtomicBool>,
     /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.
@@ -189,11 +191,13 @@ impl Proxy {
         // super apiserver.
         if info.is_resource_request {
             if info.api_group == crate::crd::definitions::GROUP && info.resource == crate::crd::definitions::RESOURCE {
+                self.authorize(identity, info).await?;
                 let crd = crate::crd::definitions::crd_of_crds();
                 return Box::pin(crate::crd::objects::handle(self, req, info, identity, crd)).await;
             }
             let tenant_crds = self.crds.tenant(identity.tenant_name());
             if let Some(crd) = tenant_crds.find(&info.api_group, &info.resource) {
+                self.authorize(identity, info).await?;
                 return Box::pin(crate::crd::objects::handle(self, req, info, identity, crd)).await;
             }
             if tenant_crds.groups().contains(&info.api_group) {
@@ -213,16 +217,29 @@ impl Proxy {
         let plan = |super_ns, as_| Plan { info, identity, super_ns, as_ };
         match route::route(info, scope, &self.tenancy.cluster_scoped_readonly)? {
             Route::Discovery => self.forward_unchanged(req, info, identity).await,
-            Route::Namespaces => Box::pin(namespaces::handle(self, req, info, identity)).await,
+            Route::Namespaces => {
+                self.authorize(identity, info).await?;
+                Box::pin(namespaces::handle(self, req, info, identity)).await
+            }
             Route::InNamespace => {
                 let virtual_ns = info.namespace.as_deref().expect("routed with a namespace");
                 let super_ns =
                     self.namespaces.resolve(&self.upstream, &self.metrics, identity.tenant_name(), virtual_ns).await?;
                 forward::forward(self, req, plan(Some(super_ns), As::Tenant)).await
             }
-            Route::AcrossNamespaces | Route::ClusterRead => forward::forward(self, req, plan(None, As::Proxy)).await,
+            Route::AcrossNamespaces | Route::ClusterRead => {
+                self.authorize(identity, info).await?;
+                forward::forward(self, req, plan(None, As::Proxy)).await
+            }
             Route::SelfReview => forward::forward(self, req, plan(None, As::Tenant)).await,
         }
+    }
+
+    /// For what vcproxy answers itself (or reads as its own identity): the
+    /// tenant's RBAC decides, as the super apiserver does for forwarded requests.
+    async fn authorize(&self, identity: &Identity, info: &RequestInfo) -> Result<(), ApiError> {
+        let attrs = crate::authz::Attributes::of(info);
+        self.authorizer.authorize(&self.upstream, &self.metrics, identity, &attrs).await
     }
 
     /// Forwards a non-resource request (discovery) as the tenant, unchanged both ways.

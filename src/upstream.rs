@@ -72,15 +72,13 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Sets the impersonation headers for a tenant request (after stripping).
 pub fn stamp_identity(headers: &mut HeaderMap, identity: &Identity) -> Result<(), ApiError> {
-    let user = HeaderValue::from_str(&identity.impersonated_user())
-        .map_err(|_| ApiError::internal("tenant identity is not a valid header value"))?;
-    let group = HeaderValue::from_str(&identity.impersonated_group())
-        .map_err(|_| ApiError::internal("tenant identity is not a valid header value"))?;
+    let invalid = |_| ApiError::internal("tenant identity is not a valid header value");
+    let user = HeaderValue::from_str(&identity.impersonated_user()).map_err(invalid)?;
     headers.insert(HeaderName::from_static("impersonate-user"), user);
-    headers.insert(HeaderName::from_static("impersonate-group"), group);
-    // What the tenant's policy allows, for the guardrail admission policies to see.
-    for lever in &identity.allowed {
-        headers.append(HeaderName::from_static("impersonate-group"), HeaderValue::from_static(lever.group()));
+    // The all-users group, the user's groups, and what the tenant's policy
+    // allows (for the guardrail admission policies to see).
+    for group in identity.impersonated_groups() {
+        headers.append(HeaderName::from_static("impersonate-group"), HeaderValue::from_str(&group).map_err(invalid)?);
     }
     Ok(())
 }
@@ -262,7 +260,7 @@ pub async fn keep_applying(what: &str, upstream: &Upstream, metrics: &Metrics, o
 }
 
 /// One server-side apply of `object` at `path`, as vcproxy.
-async fn apply(upstream: &Upstream, metrics: &Metrics, path: &str, object: &serde_json::Value) -> Result<(), ApiError> {
+pub async fn apply(upstream: &Upstream, metrics: &Metrics, path: &str, object: &serde_json::Value) -> Result<(), ApiError> {
     use http_body_util::BodyExt;
     let req = Request::patch(upstream.uri(&format!("{path}?fieldManager=vcproxy&force=true"))?)
         .header(header::CONTENT_TYPE, "application/apply-patch+yaml")

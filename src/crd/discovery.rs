@@ -240,8 +240,18 @@ fn openapi_v3(group: &str, version: &str, crds: &TenantCrds) -> Option<Value> {
             "x-kubernetes-group-version-kind": gvk,
             "responses": {"200": {"content": {"application/json": {"schema": reference}}}},
         }});
-        paths.insert(base.clone(), get.clone());
-        paths.insert(format!("{base}/{{name}}"), get);
+        // kubectl decides between server-side field validation and listing CRDs
+        // itself (which a user without CRD rights may not) by the `patch`
+        // operation's `fieldValidation` parameter, as kube-apiserver publishes it.
+        let mut item = get.clone();
+        item["patch"] = json!({
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": gvk,
+            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}}],
+            "responses": {"200": {"content": {"application/json": {"schema": reference}}}},
+        });
+        paths.insert(base.clone(), get);
+        paths.insert(format!("{base}/{{name}}"), item);
     }
     if schemas.is_empty() {
         return None;

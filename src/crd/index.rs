@@ -139,6 +139,12 @@ impl CrdIndex {
         self.tenants.read().unwrap().get(tenant).cloned().unwrap_or_default()
     }
 
+    /// Each tenant with CRDs, and the API groups they define.
+    pub fn groups_by_tenant(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let tenants = self.tenants.read().unwrap();
+        tenants.iter().map(|(t, crds)| (t.clone(), crds.groups())).filter(|(_, g)| !g.is_empty()).collect()
+    }
+
     /// Records a CRD object seen in etcd (or its deletion), then makes the
     /// change visible at once to the replica that wrote it.
     pub fn observe(&self, tenant: &str, name: &str, object: Option<&Value>) {

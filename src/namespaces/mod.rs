@@ -5,7 +5,9 @@
 //! rights on them: vcproxy validates each request itself and then acts as its
 //! own identity, always naming the super namespace through `mapping` and
 //! checking ownership through `cache`. Every super namespace gets a RoleBinding
-//! that makes the tenant's group `admin` inside it — and nowhere else.
+//! that makes the tenant's `cluster-admins` group `admin` inside it — and
+//! nowhere else (`tenant_rbac.rs`). Who may do what to namespaces is decided
+//! before this handler runs (`authz.rs`).
 
 pub mod cache;
 pub mod object;
@@ -13,7 +15,7 @@ pub mod object;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::authn::Identity;
 use crate::body::{self, ProxyBody};
@@ -24,13 +26,12 @@ use crate::media::{self, Vetted};
 use crate::metrics::Metrics;
 use crate::request_info::{RequestInfo, Verb};
 use crate::stack::Proxy;
+use crate::tenant_rbac;
 use crate::upstream::{self, proxy_json, Upstream};
 use object::Requested;
 
 /// kube-apiserver's own limit on request bodies.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
-/// Name of the RoleBinding that makes the tenant admin of its namespace.
-pub const ADMIN_BINDING: &str = "vcproxy-tenant-admin";
 
 pub async fn handle(
     p: &Proxy,
@@ -225,39 +226,13 @@ async fn create(
         if let Ok(v) = serde_json::from_slice::<Value>(&created) {
             p.namespaces.observe(&v, false);
         }
-        if let Err(e) = ensure_admin_binding(&p.upstream, &p.metrics, tenant, &super_ns).await {
+        if let Err(e) = tenant_rbac::ensure_admin_binding(&p.upstream, &p.metrics, tenant, &super_ns).await {
             // Without its RoleBinding the namespace is useless to the tenant: undo.
             let _ = proxy_json(&p.upstream, &p.metrics, Method::DELETE, &ns_path(&super_ns, ""), None).await;
             return Err(e);
         }
     }
     respond_rewritten(status, &created, tenant, Some((&super_ns, &name)))
-}
-
-/// Creates (or confirms) the RoleBinding that makes `tenant` admin of `super_ns`.
-pub async fn ensure_admin_binding(
-    upstream: &Upstream,
-    metrics: &Metrics,
-    tenant: &str,
-    super_ns: &str,
-) -> Result<(), ApiError> {
-    let binding = json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": ADMIN_BINDING, "namespace": super_ns, "labels": {mapping::TENANT_LABEL: tenant}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": format!("vcproxy:tenant:{tenant}")}],
-    });
-    let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{super_ns}/rolebindings");
-    let (status, body) = proxy_json(upstream, metrics, Method::POST, &path, Some(&binding)).await?;
-    if status.is_success() || status == StatusCode::CONFLICT {
-        Ok(())
-    } else {
-        Err(ApiError::bad_gateway(format!(
-            "creating the tenant's RoleBinding in {super_ns} failed ({status}): {}",
-            String::from_utf8_lossy(&body)
-        )))
-    }
 }
 
 /// Creates the tenant's namespace `virtual_ns` if it does not exist (used for
@@ -277,7 +252,7 @@ pub async fn ensure_namespace(
             String::from_utf8_lossy(&body)
         )));
     }
-    ensure_admin_binding(upstream, metrics, tenant, &mapping::to_super(tenant, virtual_ns)).await
+    tenant_rbac::ensure_admin_binding(upstream, metrics, tenant, &mapping::to_super(tenant, virtual_ns)).await
 }
 
 /// Deletes every super namespace of `tenant` (tenant deletion).

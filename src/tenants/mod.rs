@@ -13,7 +13,7 @@ mod registry;
 mod store;
 mod token;
 
-pub use name::{validate_tenant_name, validate_user_name, NameError};
-pub use registry::{Registry, Tenant};
-pub use store::{Store, TenantMeta, UserRecord};
+pub use name::{validate_group_name, validate_tenant_name, validate_user_name, NameError, MAX_TENANT_NAME};
+pub use registry::{Registry, Tenant, User};
+pub use store::{Store, TenantMeta, UserRecord, ADMINS_GROUP};
 pub use token::{hash_token, new_token, TokenHash};

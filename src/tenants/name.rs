@@ -23,6 +23,8 @@ pub enum NameError {
     NotDns1123Label(String),
     #[error("name {0:?} must not contain '--' (reserved as the namespace mapping's separator)")]
     DoubleDash(String),
+    #[error("name {0:?} must be printable ASCII without spaces or ','")]
+    NotPrintable(String),
     #[error("name {0:?} is reserved; pick another")]
     Reserved(String),
 }
@@ -64,6 +66,28 @@ pub fn validate_user_name(name: &str) -> Result<(), NameError> {
     }
     if !is_dns1123_label(name) {
         return Err(NameError::NotDns1123Label(name.into()));
+    }
+    Ok(())
+}
+
+/// Longest group name (a Kubernetes subject name has no limit; this keeps
+/// `vcproxy:group:<tenant>:<group>` a sane header value).
+pub const MAX_GROUP_NAME: usize = 200;
+
+/// Group names are the tenant's own: any printable text except the `system:`
+/// names, which belong to the shared cluster.
+pub fn validate_group_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if name.len() > MAX_GROUP_NAME {
+        return Err(NameError::TooLong(name.into(), MAX_GROUP_NAME));
+    }
+    if !name.bytes().all(|b| b.is_ascii_graphic()) || name.contains(',') {
+        return Err(NameError::NotPrintable(name.into()));
+    }
+    if name.to_ascii_lowercase().starts_with("system:") {
+        return Err(NameError::Reserved(name.into()));
     }
     Ok(())
 }
@@ -111,5 +135,15 @@ mod tests {
         assert!(validate_user_name("admin").is_ok());
         assert!(validate_user_name("a:b").is_err());
         assert!(validate_user_name("../x").is_err());
+    }
+
+    #[test]
+    fn group_names() {
+        for ok in ["dev", "cluster-admins", "team:web", "ops@example.com"] {
+            assert!(validate_group_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "system:masters", "SYSTEM:authenticated", "a b", "a,b", "a\nb", &"g".repeat(201)] {
+            assert!(validate_group_name(bad).is_err(), "{bad:?} must be refused");
+        }
     }
 }

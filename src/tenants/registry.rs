@@ -19,8 +19,15 @@ use super::{hash_token, Store, TenantMeta, TokenHash, UserRecord};
 #[derive(Debug)]
 pub struct Tenant {
     pub meta: TenantMeta,
-    /// token hash → user name
-    tokens: HashMap<TokenHash, String>,
+    /// token hash → the user it belongs to
+    tokens: HashMap<TokenHash, Arc<User>>,
+}
+
+/// A tenant user as authentication sees it: its name and groups (tenant view).
+#[derive(Debug, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub groups: Vec<String>,
 }
 
 pub struct Registry {
@@ -54,13 +61,20 @@ impl Registry {
         self.tenants.len()
     }
 
+    /// Every tenant's name, sorted.
+    pub fn tenant_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tenants.iter().map(|t| t.key().clone()).collect();
+        names.sort();
+        names
+    }
+
     pub fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
         self.tenants.get(name).map(|t| t.clone())
     }
 
     /// The user a bearer token belongs to in `tenant`, or None. An unknown tenant
     /// and a wrong token are the same None, and both hash the token first.
-    pub fn authenticate(&self, tenant: &str, token: &str) -> Option<(Arc<Tenant>, String)> {
+    pub fn authenticate(&self, tenant: &str, token: &str) -> Option<(Arc<Tenant>, Arc<User>)> {
         let hash = hash_token(token);
         let t = self.tenant(tenant)?;
         let user = t.tokens.get(&hash)?.clone();
@@ -175,9 +189,10 @@ fn build_tenant<'a>(prefix: &str, kvs: impl Iterator<Item = (&'a String, &'a Vec
                 .ok();
         } else if rest.starts_with("users/") {
             match serde_json::from_slice::<UserRecord>(value) {
-                Ok(user) => {
-                    for h in user.token_hashes {
-                        tokens.insert(h, user.name.clone());
+                Ok(record) => {
+                    let user = Arc::new(User { name: record.name.clone(), groups: record.groups() });
+                    for h in record.token_hashes {
+                        tokens.insert(h, user.clone());
                     }
                 }
                 Err(e) => tracing::error!(key, error = %e, "unreadable user record"),
@@ -194,7 +209,12 @@ mod tests {
     #[test]
     fn a_tenant_needs_its_meta_record() {
         let prefix = "/v/tenants/acme/".to_string();
-        let user = serde_json::to_vec(&UserRecord { name: "admin".into(), token_hashes: vec!["h1".into()] }).unwrap();
+        let user = serde_json::to_vec(&UserRecord {
+            name: "admin".into(),
+            token_hashes: vec!["h1".into()],
+            groups: Some(vec!["dev".into()]),
+        })
+        .unwrap();
         let user_key = format!("{prefix}users/admin");
         assert!(build_tenant(&prefix, [(&user_key, &user)].into_iter()).is_none());
 
@@ -202,6 +222,23 @@ mod tests {
             serde_json::to_vec(&TenantMeta { name: "acme".into(), uid: "u".into(), created_at: "t".into() }).unwrap();
         let meta_key = format!("{prefix}meta");
         let t = build_tenant(&prefix, [(&meta_key, &meta), (&user_key, &user)].into_iter()).unwrap();
-        assert_eq!(t.tokens.get("h1").map(String::as_str), Some("admin"));
+        let user = t.tokens.get("h1").unwrap();
+        assert_eq!((user.name.as_str(), user.groups.clone()), ("admin", vec!["dev".to_string()]));
+    }
+
+    /// Records from before users had groups: every user was the tenant's admin
+    /// then, and stays one; a record with an empty list is in no group.
+    #[test]
+    fn legacy_user_records_keep_admin_rights() {
+        let prefix = "/v/tenants/acme/".to_string();
+        let meta_key = format!("{prefix}meta");
+        let meta = br#"{"name":"acme","uid":"u","createdAt":"t"}"#.to_vec();
+        let (legacy_key, legacy) = (format!("{prefix}users/old"), br#"{"name":"old","tokenHashes":["h1"]}"#.to_vec());
+        let (new_key, new) =
+            (format!("{prefix}users/new"), br#"{"name":"new","tokenHashes":["h2"],"groups":[]}"#.to_vec());
+        let t =
+            build_tenant(&prefix, [(&meta_key, &meta), (&legacy_key, &legacy), (&new_key, &new)].into_iter()).unwrap();
+        assert_eq!(t.tokens["h1"].groups, vec![crate::tenants::ADMINS_GROUP.to_string()]);
+        assert!(t.tokens["h2"].groups.is_empty());
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context};
 use etcd_client::{Client, Compare, CompareOp, DeleteOptions, GetOptions, Txn, TxnOp};
 use serde::{Deserialize, Serialize};
 
-use super::{hash_token, new_token, validate_tenant_name, validate_user_name, TokenHash};
+use super::{hash_token, new_token, validate_group_name, validate_tenant_name, validate_user_name, TokenHash};
 use crate::config::EtcdConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -25,6 +25,21 @@ pub struct UserRecord {
     pub name: String,
     /// SHA-256 hashes of this user's tokens; the tokens themselves are never stored.
     pub token_hashes: Vec<TokenHash>,
+    /// The user's groups in the tenant's view. Absent only in records written
+    /// before users had groups: every user then was the tenant's admin, and
+    /// keeps that (see [`UserRecord::groups`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+}
+
+impl UserRecord {
+    /// The groups the user is in; a legacy record (no `groups`) means [`ADMINS_GROUP`].
+    pub fn groups(&self) -> Vec<String> {
+        match &self.groups {
+            Some(groups) => groups.clone(),
+            None => vec![ADMINS_GROUP.to_string()],
+        }
+    }
 }
 
 /// etcd access for the registry. Cheap to clone.
@@ -36,6 +51,10 @@ pub struct Store {
 
 /// The user every new tenant gets.
 pub const ADMIN_USER: &str = "admin";
+/// The tenant's group of cluster administrators (tenant view). Its members have
+/// `admin` in every tenant namespace and every cluster-level right vcproxy
+/// serves; everyone else has only what the tenant's own RBAC grants.
+pub const ADMINS_GROUP: &str = "cluster-admins";
 
 impl Store {
     pub async fn connect(config: &EtcdConfig) -> anyhow::Result<Store> {
@@ -80,7 +99,11 @@ impl Store {
             created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
         let token = new_token();
-        let admin = UserRecord { name: ADMIN_USER.into(), token_hashes: vec![hash_token(&token)] };
+        let admin = UserRecord {
+            name: ADMIN_USER.into(),
+            token_hashes: vec![hash_token(&token)],
+            groups: Some(vec![ADMINS_GROUP.into()]),
+        };
         let meta_key = self.meta_key(name);
         let txn = Txn::new().when([Compare::create_revision(meta_key.clone(), CompareOp::Equal, 0)]).and_then([
             TxnOp::put(meta_key, serde_json::to_vec(&meta)?, None),
@@ -125,19 +148,26 @@ impl Store {
     }
 
     /// Adds a new token for `user` (creating the user if needed) and returns it.
-    /// The tenant must exist; retried on concurrent updates of the same user.
-    pub async fn issue_token(&self, tenant: &str, user: &str) -> anyhow::Result<String> {
+    /// `groups` replaces the user's groups; None keeps them (a new user then has
+    /// none). The tenant must exist; retried on concurrent updates of the same user.
+    pub async fn issue_token(&self, tenant: &str, user: &str, groups: Option<Vec<String>>) -> anyhow::Result<String> {
         validate_tenant_name(tenant).map_err(|e| anyhow!("invalid tenant name: {e}"))?;
         validate_user_name(user).map_err(|e| anyhow!("invalid user name: {e}"))?;
+        for group in groups.iter().flatten() {
+            validate_group_name(group).map_err(|e| anyhow!("invalid group name: {e}"))?;
+        }
         let token = new_token();
         let key = self.user_key(tenant, user);
         for _ in 0..10 {
             let resp = self.client.clone().get(key.clone(), None).await?;
             let (mut record, mod_rev) = match resp.kvs().first() {
                 Some(kv) => (serde_json::from_slice::<UserRecord>(kv.value())?, kv.mod_revision()),
-                None => (UserRecord { name: user.into(), token_hashes: vec![] }, 0),
+                None => (UserRecord { name: user.into(), token_hashes: vec![], groups: Some(vec![]) }, 0),
             };
             record.token_hashes.push(hash_token(&token));
+            if let Some(groups) = &groups {
+                record.groups = Some(groups.clone());
+            }
             let txn = Txn::new()
                 .when([
                     Compare::create_revision(self.meta_key(tenant), CompareOp::Greater, 0),

@@ -14,6 +14,7 @@ mod rbac_subjects;
 mod registry;
 mod shutdown;
 mod subresources;
+mod tenant_users;
 mod virtual_view;
 mod watches;
 
