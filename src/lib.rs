@@ -27,6 +27,7 @@
 //! - [`guardrails`]   — admission policies upstream closing nodeName, critical priorities, externalIPs to tenants
 //! - [`filtered_reader`] — the read-only identity of vcproxy's filtered cross-namespace reads
 //! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
+//! - [`oidc`]         — per-tenant OIDC issuers: ID tokens verified into users and groups
 //! - [`kubeconfig`]   — kubeconfigs handed to tenant users
 //! - [`metrics`]      — Prometheus metrics for the admin listener
 //! - [`error`], [`body`], [`names`] — `metav1.Status` errors; the streamed body type; name rules
@@ -49,6 +50,7 @@ pub mod media;
 pub mod metrics;
 pub mod names;
 pub mod namespaces;
+pub mod oidc;
 pub mod policy;
 pub mod proto_rewrite;
 pub mod protobuf;
