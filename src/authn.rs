@@ -2,7 +2,9 @@
 //!
 //! Tenants are addressed by path, `/clusters/<tenant>/…`, and users by bearer
 //! token. An unknown tenant, a missing token and a wrong token all produce the
-//! same 401, so the proxy never reveals which tenants exist.
+//! same 401, so the proxy never reveals which tenants exist. A tenant with an OIDC
+//! issuer also accepts that issuer's ID tokens (`crate::oidc`); an invalid one is the
+//! same 401 again.
 
 use std::sync::Arc;
 
@@ -19,7 +21,8 @@ pub const CLUSTERS_PREFIX: &str = "/clusters/";
 pub struct Identity {
     pub tenant: Arc<Tenant>,
     pub user: String,
-    /// The user's groups in the tenant's view (`cluster-admins`, `dev`).
+    /// The user's groups in the tenant's view (`cluster-admins`, `dev`): from the user's
+    /// record, or from the OIDC groups claim.
     pub groups: Vec<String>,
     /// Levers the tenant's policy opens (set by the pipeline from the policy in force).
     pub allowed: Vec<crate::guardrails::Lever>,
@@ -76,8 +79,11 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// Authenticates a request for `tenant`. Every failure is the same 401.
 pub fn authenticate(registry: &Registry, tenant: &str, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
-    let (tenant, user) = registry.authenticate(tenant, token).ok_or_else(ApiError::unauthorized)?;
-    Ok(Identity { tenant, user: user.name.clone(), groups: user.groups.clone(), allowed: Vec::new() })
+    if let Some((tenant, user)) = registry.authenticate(tenant, token) {
+        return Ok(Identity { tenant, user: user.name.clone(), groups: user.groups.clone(), allowed: Vec::new() });
+    }
+    let (tenant, oidc) = registry.authenticate_oidc(tenant, token).ok_or_else(ApiError::unauthorized)?;
+    Ok(Identity { tenant, user: oidc.name, groups: oidc.groups, allowed: Vec::new() })
 }
 
 #[cfg(test)]

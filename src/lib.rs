@@ -29,6 +29,7 @@
 //! - [`tenant_rbac`]  — each tenant's admins binding and cluster-scope namespace upstream
 //! - [`filtered_reader`] — the read-only identity of vcproxy's filtered cross-namespace reads
 //! - [`tenants`]      — tenants and users in etcd, and the watched in-memory registry
+//! - [`oidc`]         — per-tenant OIDC issuers: ID tokens verified into users and groups
 //! - [`kubeconfig`]   — kubeconfigs handed to tenant users
 //! - [`metrics`]      — Prometheus metrics for the admin listener
 //! - [`error`], [`body`], [`names`] — `metav1.Status` errors; the streamed body type; name rules
@@ -52,6 +53,7 @@ pub mod media;
 pub mod metrics;
 pub mod names;
 pub mod namespaces;
+pub mod oidc;
 pub mod policy;
 pub mod proto_rewrite;
 pub mod protobuf;

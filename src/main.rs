@@ -75,6 +75,40 @@ enum TenantCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Give the tenant an OIDC issuer whose ID tokens authenticate its users (as
+    /// kube-apiserver's --oidc-* flags), or remove it with --remove.
+    Oidc {
+        name: String,
+        #[arg(long)]
+        config: PathBuf,
+        /// Remove the tenant's issuer (static tokens keep working).
+        #[arg(long, conflicts_with_all = ["issuer_url", "client_id", "jwks_file", "fetch_jwks"])]
+        remove: bool,
+        /// The issuer (https); ID tokens' `iss` must equal it exactly.
+        #[arg(long, required_unless_present = "remove")]
+        issuer_url: Option<String>,
+        /// Must be in ID tokens' `aud`.
+        #[arg(long, required_unless_present = "remove")]
+        client_id: Option<String>,
+        #[arg(long, default_value = "sub")]
+        username_claim: String,
+        /// Default: `<issuer-url>#` unless the claim is `email`; `-` for none.
+        #[arg(long, allow_hyphen_values = true)]
+        username_prefix: Option<String>,
+        #[arg(long)]
+        groups_claim: Option<String>,
+        #[arg(long, default_value = "")]
+        groups_prefix: String,
+        /// The issuer's JWKS (JSON), stored with the tenant.
+        #[arg(long, required_unless_present_any = ["remove", "fetch_jwks"], conflicts_with = "fetch_jwks")]
+        jwks_file: Option<PathBuf>,
+        /// Fetch the JWKS from the issuer's discovery document (and keep it fresh).
+        #[arg(long)]
+        fetch_jwks: bool,
+        /// PEM CA bundle for fetching from the issuer (default: the system's).
+        #[arg(long, requires = "fetch_jwks")]
+        ca_file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -157,6 +191,51 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let groups = if no_groups || !groups.is_empty() { Some(groups) } else { None };
             let token = store.issue_token(&name, &user, groups).await?;
             print!("{}", kubeconfig(&config, &name, &user, &token)?);
+        }
+        TenantCommand::Oidc {
+            name,
+            config,
+            remove,
+            issuer_url,
+            client_id,
+            username_claim,
+            username_prefix,
+            groups_claim,
+            groups_prefix,
+            jwks_file,
+            fetch_jwks,
+            ca_file,
+        } => {
+            let config = Config::load(&config)?;
+            let store = Store::connect(&config.etcd).await?;
+            if remove {
+                store.set_oidc(&name, None).await?;
+                eprintln!("removed the OIDC issuer of tenant {name}");
+                return Ok(());
+            }
+            let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+            let jwks = match &jwks_file {
+                Some(f) => {
+                    Some(serde_json::from_str(&read(f)?).with_context(|| format!("{} is not JSON", f.display()))?)
+                }
+                None => None,
+            };
+            let issuer = vcproxy::oidc::OidcIssuer {
+                issuer_url: issuer_url.unwrap_or_default(),
+                client_id: client_id.unwrap_or_default(),
+                username_claim,
+                username_prefix,
+                groups_claim,
+                groups_prefix,
+                jwks,
+                fetch_jwks,
+                ca_pem: ca_file.as_ref().map(read).transpose()?,
+            };
+            store.set_oidc(&name, Some(issuer.clone())).await?;
+            eprintln!(
+                "tenant {name} now accepts ID tokens from {} (client id {})",
+                issuer.issuer_url, issuer.client_id
+            );
         }
     }
     Ok(())

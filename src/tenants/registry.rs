@@ -14,6 +14,7 @@ use dashmap::DashMap;
 use etcd_client::{EventType, WatchOptions};
 
 use super::{hash_token, Store, TenantMeta, TokenHash, UserRecord};
+use crate::oidc::{OidcUser, OidcVerifier};
 
 /// One tenant as authentication sees it.
 #[derive(Debug)]
@@ -21,6 +22,9 @@ pub struct Tenant {
     pub meta: TenantMeta,
     /// token hash → the user it belongs to
     tokens: HashMap<TokenHash, Arc<User>>,
+    /// The tenant's OIDC issuer's verifier, if it has one (rebuilt only when the
+    /// issuer's configuration changes, so fetched keys survive user changes).
+    pub oidc: Option<Arc<OidcVerifier>>,
 }
 
 /// A tenant user as authentication sees it: its name and groups (tenant view).
@@ -78,6 +82,17 @@ impl Registry {
         let hash = hash_token(token);
         let t = self.tenant(tenant)?;
         let user = t.tokens.get(&hash)?.clone();
+        Some((t, user))
+    }
+
+    /// The user and groups an ID token from `tenant`'s OIDC issuer names, or None
+    /// (unknown tenant, no issuer, or any invalid token alike).
+    pub fn authenticate_oidc(&self, tenant: &str, token: &str) -> Option<(Arc<Tenant>, OidcUser)> {
+        if !OidcVerifier::looks_like_jwt(token) {
+            return None;
+        }
+        let t = self.tenant(tenant)?;
+        let user = t.oidc.as_ref()?.verify(token)?;
         Some((t, user))
     }
 
@@ -163,9 +178,14 @@ impl Registry {
     /// Recomputes one tenant from its raw keys; a tenant without `meta` is gone.
     fn rebuild(&self, name: &str) {
         let prefix = self.store.tenant_prefix(name);
+        let previous = self.tenant(name);
         let built = {
             let raw = self.raw.lock().unwrap();
-            build_tenant(&prefix, raw.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)))
+            build_tenant(
+                &prefix,
+                raw.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)),
+                previous.as_deref(),
+            )
         };
         match built {
             Some(t) => {
@@ -178,7 +198,11 @@ impl Registry {
     }
 }
 
-fn build_tenant<'a>(prefix: &str, kvs: impl Iterator<Item = (&'a String, &'a Vec<u8>)>) -> Option<Tenant> {
+fn build_tenant<'a>(
+    prefix: &str,
+    kvs: impl Iterator<Item = (&'a String, &'a Vec<u8>)>,
+    previous: Option<&Tenant>,
+) -> Option<Tenant> {
     let mut meta = None;
     let mut tokens = HashMap::new();
     for (key, value) in kvs {
@@ -199,7 +223,20 @@ fn build_tenant<'a>(prefix: &str, kvs: impl Iterator<Item = (&'a String, &'a Vec
             }
         }
     }
-    Some(Tenant { meta: meta?, tokens })
+    let meta = meta?;
+    let oidc = match (&meta.oidc, previous) {
+        (None, _) => None,
+        (Some(issuer), Some(prev)) if prev.meta.oidc.as_ref() == Some(issuer) => prev.oidc.clone(),
+        (Some(issuer), _) => match OidcVerifier::new(issuer.clone()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let error = format!("{e:#}");
+                tracing::error!(tenant = %meta.name, error, "unusable OIDC issuer; only static tokens work");
+                None
+            }
+        },
+    };
+    Some(Tenant { meta, tokens, oidc })
 }
 
 #[cfg(test)]
@@ -216,12 +253,18 @@ mod tests {
         })
         .unwrap();
         let user_key = format!("{prefix}users/admin");
-        assert!(build_tenant(&prefix, [(&user_key, &user)].into_iter()).is_none());
+        assert!(build_tenant(&prefix, [(&user_key, &user)].into_iter(), None).is_none());
 
-        let meta =
-            serde_json::to_vec(&TenantMeta { name: "acme".into(), uid: "u".into(), created_at: "t".into() }).unwrap();
+        let meta = serde_json::to_vec(&TenantMeta {
+            name: "acme".into(),
+            uid: "u".into(),
+            created_at: "t".into(),
+            oidc: None,
+        })
+        .unwrap();
         let meta_key = format!("{prefix}meta");
-        let t = build_tenant(&prefix, [(&meta_key, &meta), (&user_key, &user)].into_iter()).unwrap();
+        let t = build_tenant(&prefix, [(&meta_key, &meta), (&user_key, &user)].into_iter(), None).unwrap();
+        assert!(t.oidc.is_none());
         let user = t.tokens.get("h1").unwrap();
         assert_eq!((user.name.as_str(), user.groups.clone()), ("admin", vec!["dev".to_string()]));
     }
@@ -236,9 +279,35 @@ mod tests {
         let (legacy_key, legacy) = (format!("{prefix}users/old"), br#"{"name":"old","tokenHashes":["h1"]}"#.to_vec());
         let (new_key, new) =
             (format!("{prefix}users/new"), br#"{"name":"new","tokenHashes":["h2"],"groups":[]}"#.to_vec());
-        let t =
-            build_tenant(&prefix, [(&meta_key, &meta), (&legacy_key, &legacy), (&new_key, &new)].into_iter()).unwrap();
+        let t = build_tenant(&prefix, [(&meta_key, &meta), (&legacy_key, &legacy), (&new_key, &new)].into_iter(), None)
+            .unwrap();
         assert_eq!(t.tokens["h1"].groups, vec![crate::tenants::ADMINS_GROUP.to_string()]);
         assert!(t.tokens["h2"].groups.is_empty());
+    }
+
+    #[test]
+    fn the_oidc_verifier_is_kept_while_its_issuer_is_unchanged() {
+        let prefix = "/v/tenants/acme/".to_string();
+        let issuer: crate::oidc::OidcIssuer = serde_json::from_value(serde_json::json!({
+            "issuerUrl": "https://idp.test", "clientId": "c",
+            "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k",
+                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}
+        }))
+        .unwrap();
+        let meta_key = format!("{prefix}meta");
+        let mut meta = TenantMeta { name: "acme".into(), uid: "u".into(), created_at: "t".into(), oidc: Some(issuer) };
+        let raw = serde_json::to_vec(&meta).unwrap();
+        let first = build_tenant(&prefix, [(&meta_key, &raw)].into_iter(), None).unwrap();
+        let v1 = first.oidc.clone().expect("a verifier");
+        let second = build_tenant(&prefix, [(&meta_key, &raw)].into_iter(), Some(&first)).unwrap();
+        assert!(Arc::ptr_eq(&v1, second.oidc.as_ref().unwrap()), "rebuilt although unchanged");
+        meta.oidc.as_mut().unwrap().client_id = "other".into();
+        let raw = serde_json::to_vec(&meta).unwrap();
+        let third = build_tenant(&prefix, [(&meta_key, &raw)].into_iter(), Some(&second)).unwrap();
+        assert_eq!(third.oidc.as_ref().unwrap().config().client_id, "other");
+        meta.oidc = None;
+        let raw = serde_json::to_vec(&meta).unwrap();
+        assert!(build_tenant(&prefix, [(&meta_key, &raw)].into_iter(), Some(&third)).unwrap().oidc.is_none());
     }
 }

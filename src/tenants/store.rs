@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{hash_token, new_token, validate_group_name, validate_tenant_name, validate_user_name, TokenHash};
 use crate::config::EtcdConfig;
+use crate::oidc::OidcIssuer;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -17,6 +18,9 @@ pub struct TenantMeta {
     pub name: String,
     pub uid: String,
     pub created_at: String,
+    /// The tenant's OIDC issuer, if its users may sign in with ID tokens (`crate::oidc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcIssuer>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -97,6 +101,7 @@ impl Store {
             name: name.to_string(),
             uid: uuid::Uuid::new_v4().to_string(),
             created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            oidc: None,
         };
         let token = new_token();
         let admin = UserRecord {
@@ -184,6 +189,29 @@ impl Store {
         bail!("could not issue a token for {tenant}/{user}: too many concurrent updates")
     }
 
+    /// Sets (or, with None, removes) the tenant's OIDC issuer. Guarded by the meta
+    /// record's mod revision and retried, so a concurrent change is never lost.
+    pub async fn set_oidc(&self, tenant: &str, oidc: Option<OidcIssuer>) -> anyhow::Result<()> {
+        validate_tenant_name(tenant).map_err(|e| anyhow!("invalid tenant name: {e}"))?;
+        if let Some(issuer) = &oidc {
+            issuer.validate().context("invalid OIDC issuer")?;
+        }
+        let key = self.meta_key(tenant);
+        for _ in 0..10 {
+            let resp = self.client.clone().get(key.clone(), None).await?;
+            let Some(kv) = resp.kvs().first() else { bail!("tenant {tenant:?} does not exist") };
+            let mut meta = serde_json::from_slice::<TenantMeta>(kv.value())?;
+            meta.oidc = oidc.clone();
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key.clone(), CompareOp::Equal, kv.mod_revision())])
+                .and_then([TxnOp::put(key.clone(), serde_json::to_vec(&meta)?, None)]);
+            if self.client.clone().txn(txn).await?.succeeded() {
+                return Ok(());
+            }
+        }
+        bail!("could not update tenant {tenant:?}: too many concurrent updates")
+    }
+
     /// Every registry key and value, and the revision they were read at.
     pub async fn snapshot(&self) -> anyhow::Result<(Vec<(String, Vec<u8>)>, i64)> {
         let resp = self.client.clone().get(self.tenants_prefix(), Some(GetOptions::new().with_prefix())).await?;
@@ -194,5 +222,18 @@ impl Store {
             .map(|kv| Ok((kv.key_str()?.to_string(), kv.value().to_vec())))
             .collect::<Result<Vec<_>, etcd_client::Error>>()?;
         Ok((kvs, revision))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_without_oidc_still_parse_and_stay_unchanged() {
+        let old = br#"{"name":"acme","uid":"u","createdAt":"t"}"#;
+        let meta: TenantMeta = serde_json::from_slice(old).unwrap();
+        assert_eq!(meta.oidc, None);
+        assert_eq!(serde_json::to_vec(&meta).unwrap(), old.to_vec());
     }
 }

@@ -10,6 +10,7 @@ mod fairness;
 mod frontdoor;
 mod guardrails;
 mod hostile;
+mod oidc;
 mod rbac_subjects;
 mod registry;
 mod shutdown;

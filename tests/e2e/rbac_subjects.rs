@@ -175,7 +175,7 @@ fn hostile_subjects_are_refused() {
     assert_eq!(admin_subjects(&super_ns, "patched"), Some(pairs(&[("Group", &format!("vcproxy:tenant:{t}"))])));
     kubectl_fails(&kc, &["patch", "rolebinding", "patched", "-n", "default", "--type=merge", "-p", r#"{"subjects":[{"kind":"Group","name":"system:masters"}]}"#]);
     assert_eq!(admin_subjects(&super_ns, "patched"), Some(pairs(&[("Group", &format!("vcproxy:tenant:{t}"))])), "unchanged");
-    // vcproxy's own admin binding reads as what it is today: every user of the tenant.
+    // vcproxy's own admin binding reads as what it is: the tenant's cluster-admins group.
     let admin = kubectl(&kc, &["get", "rolebinding", "vcproxy-tenant-admin", "-n", "default", "-o", "jsonpath={.subjects[0].name}"]);
-    assert_eq!(admin, "system:authenticated");
+    assert_eq!(admin, "cluster-admins");
 }
