@@ -13,8 +13,8 @@
 //!    see `tenant_rbac.rs`).
 //!
 //! Rules are the tenant's own, so resource names in them are the tenant's view.
-//! Answers are cached for [`TTL`]: a grant or revocation takes that long to be
-//! seen, as with kube-apiserver's webhook authorizer cache.
+//! Grants are cached for [`TTL`]: a revocation takes that long to be seen, as
+//! with kube-apiserver's webhook authorizer cache; denials are never cached.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,8 @@ pub struct Attributes {
     pub name: String,
     /// The virtual namespace, or None for a cluster-level request.
     pub namespace: Option<String>,
+    /// For a non-resource request (`/healthz`, `/version`): its path; empty otherwise.
+    pub path: String,
 }
 
 impl Attributes {
@@ -67,6 +69,7 @@ impl Attributes {
             subresource: info.subresource.clone().unwrap_or_default(),
             name: info.name.clone().unwrap_or_default(),
             namespace,
+            path: String::new(),
         }
     }
 
@@ -100,6 +103,7 @@ pub struct Authorizer {
 
 impl Authorizer {
     /// Ok if the tenant's RBAC allows `attrs` for `id`; otherwise the 403 kube-apiserver would give.
+    /// For what vcproxy serves itself: the object's namespace, then the tenant's cluster-wide grants.
     pub async fn authorize(
         &self,
         upstream: &Upstream,
@@ -107,41 +111,50 @@ impl Authorizer {
         id: &Identity,
         attrs: &Attributes,
     ) -> Result<(), ApiError> {
-        let tenant = id.tenant_name();
-        let mut places = Vec::with_capacity(2);
-        if let Some(ns) = &attrs.namespace {
-            places.push(mapping::to_super(tenant, ns));
+        let places = places(id.tenant_name(), attrs, true);
+        if self.allowed_in_any(upstream, metrics, &reviewed(id), attrs, &places).await? {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(attrs.refusal(&id.user)))
         }
-        places.push(cluster_scope_namespace(tenant));
-        for super_ns in places {
-            if self.allowed(upstream, metrics, id, attrs, &super_ns).await? {
-                return Ok(());
+    }
+
+    /// Whether `subject` (super view) may do `attrs` in any of `places` (super
+    /// namespaces; None is the super master's cluster scope).
+    pub async fn allowed_in_any(
+        &self,
+        upstream: &Upstream,
+        metrics: &Metrics,
+        subject: &Subject,
+        attrs: &Attributes,
+        places: &[Option<String>],
+    ) -> Result<bool, ApiError> {
+        for place in places {
+            if self.allowed(upstream, metrics, subject, attrs, place.as_deref()).await? {
+                return Ok(true);
             }
         }
-        Err(ApiError::forbidden(attrs.refusal(&id.user)))
+        Ok(false)
     }
 
     async fn allowed(
         &self,
         upstream: &Upstream,
         metrics: &Metrics,
-        id: &Identity,
+        subject: &Subject,
         attrs: &Attributes,
-        super_ns: &str,
+        super_ns: Option<&str>,
     ) -> Result<bool, ApiError> {
-        let user = id.impersonated_user();
-        let mut groups = id.impersonated_groups();
-        // Impersonation adds this to every impersonated user; the review must see it too.
-        groups.push("system:authenticated".to_string());
         let key = [
-            user.as_str(),
-            &groups.join(","),
+            subject.user.as_str(),
+            &subject.groups.join(","),
             &attrs.verb,
             &attrs.group,
             &attrs.resource,
             &attrs.subresource,
             &attrs.name,
-            super_ns,
+            &attrs.path,
+            super_ns.unwrap_or("\u{1}"),
         ]
         .join("\0");
         if let Some(hit) = self.answers.get(&key) {
@@ -149,7 +162,7 @@ impl Authorizer {
                 return Ok(hit.0);
             }
         }
-        let review = review(&user, &groups, attrs, super_ns);
+        let review = review(subject, attrs, super_ns);
         let path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
         let (status, body) = proxy_json(upstream, metrics, Method::POST, path, Some(&review)).await?;
         if status != StatusCode::CREATED && status != StatusCode::OK {
@@ -160,31 +173,66 @@ impl Authorizer {
         }
         let answer: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_gateway(e.to_string()))?;
         let allowed = answer["status"]["allowed"].as_bool().unwrap_or(false);
-        if self.answers.len() >= MAX_CACHED {
-            self.answers.clear();
+        // Only grants are reused: a right just granted is seen at once, one just
+        // revoked within TTL. Denials cost one review each, inside the tenant's seats.
+        if allowed {
+            if self.answers.len() >= MAX_CACHED {
+                self.answers.clear();
+            }
+            self.answers.insert(key, (allowed, Instant::now()));
         }
-        self.answers.insert(key, (allowed, Instant::now()));
         Ok(allowed)
     }
 }
 
-fn review(user: &str, groups: &[String], attrs: &Attributes, super_ns: &str) -> Value {
-    json!({
-        "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SubjectAccessReview",
-        "spec": {
-            "user": user,
-            "groups": groups,
-            "resourceAttributes": {
-                "namespace": super_ns,
-                "verb": attrs.verb,
-                "group": attrs.group,
-                "resource": attrs.resource,
-                "subresource": attrs.subresource,
-                "name": attrs.name,
-            },
-        },
-    })
+/// Who a review is about, in the super master's names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
+/// A tenant user as the super apiserver sees it when impersonated.
+pub fn reviewed(id: &Identity) -> Subject {
+    let mut groups = id.impersonated_groups();
+    // Impersonation adds this to every impersonated user; the review must see it too.
+    groups.push("system:authenticated".to_string());
+    Subject { user: id.impersonated_user(), groups }
+}
+
+/// Where the super apiserver's RBAC is asked about `attrs` for `tenant`: the
+/// object's super namespace; then, for what vcproxy serves itself, the tenant's
+/// cluster-wide grants. A forwarded request is decided by its super namespace
+/// alone, and a non-resource request by the super master's cluster scope.
+pub fn places(tenant: &str, attrs: &Attributes, served_by_vcproxy: bool) -> Vec<Option<String>> {
+    if !attrs.path.is_empty() {
+        return vec![None];
+    }
+    let mut places = Vec::with_capacity(2);
+    if let Some(ns) = &attrs.namespace {
+        places.push(Some(mapping::to_super(tenant, ns)));
+    }
+    if served_by_vcproxy || attrs.namespace.is_none() {
+        places.push(Some(cluster_scope_namespace(tenant)));
+    }
+    places
+}
+
+fn review(subject: &Subject, attrs: &Attributes, super_ns: Option<&str>) -> Value {
+    let mut spec = json!({"user": subject.user, "groups": subject.groups});
+    if attrs.path.is_empty() {
+        spec["resourceAttributes"] = json!({
+            "namespace": super_ns.unwrap_or_default(),
+            "verb": attrs.verb,
+            "group": attrs.group,
+            "resource": attrs.resource,
+            "subresource": attrs.subresource,
+            "name": attrs.name,
+        });
+    } else {
+        spec["nonResourceAttributes"] = json!({"path": attrs.path, "verb": attrs.verb});
+    }
+    json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec})
 }
 
 #[cfg(test)]
@@ -232,9 +280,15 @@ mod tests {
     #[test]
     fn the_review_names_the_super_namespace_and_the_tenant_view_name() {
         let a = attrs(Method::GET, "/apis/example.com/v1/namespaces/dev/widgets/w1");
-        let r = review("vcproxy:acme:bob", &["vcproxy:tenant:acme".into()], &a, "acme--dev");
+        let subject = Subject { user: "vcproxy:acme:bob".into(), groups: vec!["vcproxy:tenant:acme".into()] };
+        let r = review(&subject, &a, Some("acme--dev"));
         assert_eq!(r["spec"]["resourceAttributes"]["namespace"], "acme--dev");
         assert_eq!(r["spec"]["resourceAttributes"]["name"], "w1");
         assert_eq!(r["spec"]["user"], "vcproxy:acme:bob");
+        let places = places("acme", &a, false);
+        assert_eq!(places, vec![Some("acme--dev".to_string())], "forwarded kinds: the namespace alone");
+        assert_eq!(super::places("acme", &a, true).len(), 2);
+        let cluster = attrs(Method::GET, "/api/v1/nodes");
+        assert_eq!(super::places("acme", &cluster, false), vec![Some("vcproxy-cluster-acme".to_string())]);
     }
 }

@@ -7,6 +7,7 @@
 //! - [`tls`]          — serving certificate (generated if absent), upstream mTLS identity
 //! - [`stack`]        — the one place the pipeline is assembled, outermost first
 //! - [`authn`]        — `/clusters/<tenant>` + bearer token → [`authn::Identity`]
+//! - [`impersonation`] — `kubectl --as` inside the tenant, checked against the tenant's RBAC
 //! - [`request_info`] — the Kubernetes path parsed once into a typed value
 //! - [`media`]        — `Accept` negotiated once (JSON only upstream); the egress check: deny unless rewritten
 //! - [`continue_token`] — list continue tokens sealed for the tenant and list they belong to
@@ -15,6 +16,7 @@
 //! - [`refusals`]     — 429s counted per tenant and logged as a summary, never one line each
 //! - [`policy`]       — fairness policies (`policies/*.toml`), validated and hot-reloaded
 //! - [`route`]        — what the proxy does with a request (deny by default)
+//! - [`reviews`]      — whoami and access reviews answered in the tenant's identity space
 //! - [`authz`]        — the tenant's RBAC asked (access reviews) for what vcproxy serves itself
 //! - [`discovery`]    — which resources are namespaced (from aggregated discovery)
 //! - [`namespaces`]   — the tenant's virtual namespaces and the ownership cache
@@ -45,6 +47,7 @@ pub mod discovery;
 pub mod error;
 pub mod filtered_reader;
 pub mod guardrails;
+pub mod impersonation;
 pub mod flowcontrol;
 pub mod forward;
 pub mod kubeconfig;
@@ -59,6 +62,7 @@ pub mod proto_rewrite;
 pub mod protobuf;
 pub mod refusals;
 pub mod request_info;
+pub mod reviews;
 pub mod rewrite;
 pub mod route;
 pub mod server;

@@ -23,8 +23,11 @@ pub enum Route {
     /// Read of a cluster-scoped resource the operator lets tenants see.
     ClusterRead,
     /// `selfsubjectreviews`, `selfsubjectaccessreviews`, `selfsubjectrulesreviews`:
-    /// created as the tenant, namespaces in the body translated.
+    /// about the caller (`reviews.rs`; rules reviews forwarded as the tenant).
     SelfReview,
+    /// `subjectaccessreviews` and `localsubjectaccessreviews`: about a user or group of the
+    /// tenant, answered by vcproxy (`reviews.rs`).
+    AccessReview,
 }
 
 /// `scope` is what discovery says about `(api_group, resource)` when the request
@@ -38,6 +41,16 @@ pub fn route(info: &RequestInfo, scope: Option<Scope>, readonly: &[String]) -> R
     let resource = info.resource.as_str();
     if group.is_empty() && resource == "namespaces" {
         return Ok(Route::Namespaces);
+    }
+    if group == "authorization.k8s.io"
+        && (resource == "localsubjectaccessreviews" && info.namespace.is_some()
+            || resource == "subjectaccessreviews" && info.namespace.is_none())
+    {
+        return if info.verb == Verb::Create && info.subresource.is_none() {
+            Ok(Route::AccessReview)
+        } else {
+            Err(ApiError::method_not_allowed(format!("only create is supported on {resource}")))
+        };
     }
     if info.namespace.is_some() {
         return Ok(Route::InNamespace);
@@ -148,6 +161,16 @@ mod tests {
             Route::SelfReview
         );
         assert!(routed(Method::GET, "/apis/authentication.k8s.io/v1/selfsubjectreviews", None).is_err());
+        assert_eq!(
+            routed(Method::POST, "/apis/authorization.k8s.io/v1/subjectaccessreviews", None).unwrap(),
+            Route::AccessReview
+        );
+        assert_eq!(
+            routed(Method::POST, "/apis/authorization.k8s.io/v1/namespaces/dev/localsubjectaccessreviews", None)
+                .unwrap(),
+            Route::AccessReview
+        );
+        assert!(routed(Method::GET, "/apis/authorization.k8s.io/v1/subjectaccessreviews", None).is_err());
     }
 
     #[test]

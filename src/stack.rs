@@ -157,6 +157,11 @@ impl Proxy {
 
         let info = request_info::parse(req.method(), rest, req.uri().query())
             .map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))?;
+        // `kubectl --as`: from here on the request is the impersonated tenant user's.
+        let identity = crate::impersonation::apply(self, identity, req.headers()).await?;
+        if identity.user != log.user {
+            log.user = format!("{} (as {})", log.user, identity.user);
+        }
         log.verb = info.verb.as_str().to_string();
         log.resource = info.resource.clone();
 
@@ -231,7 +236,15 @@ impl Proxy {
                 self.authorize(identity, info).await?;
                 forward::forward(self, req, plan(None, As::Proxy)).await
             }
-            Route::SelfReview => forward::forward(self, req, plan(None, As::Tenant)).await,
+            Route::SelfReview => match info.resource.as_str() {
+                "selfsubjectreviews" => crate::reviews::self_subject_review(info, identity),
+                "selfsubjectaccessreviews" => crate::reviews::self_access_review(self, req, info, identity).await,
+                _ => forward::forward(self, req, plan(None, As::Tenant)).await,
+            },
+            Route::AccessReview => {
+                self.authorize(identity, info).await?;
+                crate::reviews::access_review(self, req, info, identity).await
+            }
         }
     }
 

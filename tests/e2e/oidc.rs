@@ -112,10 +112,24 @@ async fn oidc_tokens_work_through_kubectl_and_bad_ones_get_the_same_401() {
     // A kubeconfig whose user is the ID token.
     let jwt = sign(&key, "k1", &claims("jane"));
     let kc = kubeconfig_with_user(&admin_kc, json!({"token": jwt}), &format!("{tenant}-jane"));
-    let want = format!("vcproxy:{tenant}:{ISSUER}#jane");
+    // whoami speaks the tenant's names: the prefixed claim, not the super master's `vcproxy:<t>:…`.
+    let want = format!("{ISSUER}#jane");
     assert_eq!(tokio::task::block_in_place(|| whoami_eventually(&kc)), want);
-    let out = tokio::task::block_in_place(|| p.kubectl(&kc, &["get", "ns", "default", "-o", "name"]));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+    // jane's claim groups are tenant groups: binding `idp:dev` gives her what it grants, nothing more.
+    let out = tokio::task::block_in_place(|| p.kubectl(&kc, &["get", "configmaps", "-n", "default"]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Forbidden"), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(
+        tokio::task::block_in_place(|| {
+            p.kubectl(
+                &admin_kc,
+                &["create", "rolebinding", "idp-dev", "--clusterrole=view", "--group=idp:dev", "-n", "default"],
+            )
+        }),
+        "bind the OIDC group",
+    );
+    ok(tokio::task::block_in_place(|| p.kubectl(&kc, &["get", "configmaps", "-n", "default"])), "view via idp:dev");
+    let out = tokio::task::block_in_place(|| p.kubectl(&kc, &["create", "configmap", "x", "-n", "default"]));
+    assert!(!out.status.success(), "view does not create");
 
     // The same through an exec credential plugin.
     let script = p.dir().join(format!("{tenant}-credential.sh"));
@@ -129,10 +143,7 @@ async fn oidc_tokens_work_through_kubectl_and_bad_ones_get_the_same_401() {
             "interactiveMode": "Never"}}),
         &format!("{tenant}-exec"),
     );
-    assert_eq!(
-        tokio::task::block_in_place(|| whoami_eventually(&exec_kc)),
-        format!("vcproxy:{tenant}:{ISSUER}#exec-user")
-    );
+    assert_eq!(tokio::task::block_in_place(|| whoami_eventually(&exec_kc)), format!("{ISSUER}#exec-user"));
 
     // Static tokens keep working.
     ok(tokio::task::block_in_place(|| p.kubectl(&admin_kc, &["version"])), "static token");

@@ -234,3 +234,79 @@ async fn users_from_before_groups_keep_their_rights() {
     assert!(!out.status.success(), "a new user is no admin after the upgrade");
     let _ = std::fs::remove_dir_all(&keep);
 }
+
+fn review(kc: &Path, doc: &str) -> Result<Value, String> {
+    let out = kubectl_with_stdin(kc, &["create", "-f", "-", "-o", "json"], doc);
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn can_i_whoami_and_impersonation_speak_the_tenants_names() {
+    let p = proxy();
+    let (t, admin) = tenant_on(p, "rev");
+    let alice = user_kubeconfig(p, &t, "alice", &[]);
+    kubectl(&admin, &["create", "rolebinding", "dev-view", "--clusterrole=view", "--group=dev", "-n", "default"]);
+
+    // can-i answers what the next request will meet, for what vcproxy serves too.
+    assert_eq!(can_i(&admin, &["create", "namespaces"]), "yes");
+    assert_eq!(can_i(&admin, &["create", "customresourcedefinitions.apiextensions.k8s.io"]), "yes");
+    assert_eq!(can_i(&admin, &["get", "pods", "-n", "default"]), "yes");
+    assert_eq!(can_i(&admin, &["update", "resourcequotas", "-n", "default"]), "no", "quotas stay the operator's");
+    assert_eq!(can_i(&alice, &["create", "namespaces"]), "no");
+    assert_eq!(can_i(&alice, &["list", "pods", "-A"]), "no");
+
+    // --as inside the tenant, for whom the tenant's RBAC allows it.
+    let whoami: Value =
+        serde_json::from_str(&kubectl(&admin, &["--as=alice", "--as-group=dev", "auth", "whoami", "-o", "json"]))
+            .unwrap();
+    assert_eq!(whoami["status"]["userInfo"]["username"], "alice");
+    assert_eq!(whoami["status"]["userInfo"]["groups"], serde_json::json!(["dev", "system:authenticated"]));
+    forbidden(&admin, &["--as=alice", "get", "configmaps", "-n", "default"]);
+    kubectl(&admin, &["--as=alice", "--as-group=dev", "get", "configmaps", "-n", "default"]);
+    forbidden(&admin, &["--as=alice", "--as-group=dev", "create", "configmap", "c", "-n", "default"]);
+    assert_eq!(can_i(&admin, &["--as=alice", "--as-group=dev", "list", "configmaps", "-n", "default"]), "yes");
+    assert_eq!(can_i(&admin, &["--as=alice", "--as-group=dev", "delete", "configmaps", "-n", "default"]), "no");
+    // alice may not impersonate; nobody may impersonate the shared cluster's identities.
+    let msg = forbidden(&alice, &["--as=admin", "get", "configmaps", "-n", "default"]);
+    assert!(msg.contains("cannot impersonate resource \"users\""), "{msg}");
+    for who in ["--as=system:admin", "--as=vcproxy:other:admin", "--as=system:serviceaccount:kube-system:default"] {
+        forbidden(&admin, &[who, "get", "configmaps", "-n", "default"]);
+    }
+    forbidden(&admin, &["--as=alice", "--as-group=system:masters", "get", "configmaps", "-n", "default"]);
+
+    // SubjectAccessReview and LocalSubjectAccessReview about the tenant's own identities.
+    let sar = |user: &str, groups: &str, verb: &str| {
+        format!(
+            r#"{{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{{"user":"{user}","groups":{groups},
+"resourceAttributes":{{"namespace":"default","verb":"{verb}","resource":"configmaps"}}}}}}"#
+        )
+    };
+    let r = review(&admin, &sar("alice", r#"["dev"]"#, "list")).unwrap();
+    assert_eq!(r["status"]["allowed"], true, "{r}");
+    assert_eq!(r["spec"]["user"], "alice", "the answer repeats the tenant's names: {r}");
+    let r = review(&admin, &sar("alice", "[]", "list")).unwrap();
+    assert_eq!(r["status"]["allowed"], false, "{r}");
+    let lsar = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"LocalSubjectAccessReview","metadata":{"namespace":"default"},
+"spec":{"user":"bob","groups":["dev"],"resourceAttributes":{"verb":"get","resource":"configmaps"}}}"#;
+    let r = review(&admin, lsar).unwrap();
+    assert_eq!(
+        (r["status"]["allowed"].clone(), r["spec"]["resourceAttributes"]["namespace"].clone()),
+        (true.into(), "default".into()),
+        "{r}"
+    );
+    for hostile in [
+        sar("system:admin", "[]", "list"),
+        sar("bob", r#"["system:masters"]"#, "list"),
+        sar("", r#"["system:serviceaccounts"]"#, "list"),
+    ] {
+        let err = review(&admin, &hostile).unwrap_err();
+        assert!(err.contains("Invalid") || err.contains("invalid"), "{hostile}: {err}");
+    }
+    // Reviews about others need the right to create them: alice has none.
+    let err = review(&alice, &sar("alice", "[]", "list")).unwrap_err();
+    assert!(err.contains("Forbidden") || err.contains("forbidden"), "{err}");
+}
