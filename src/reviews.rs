@@ -34,8 +34,17 @@ use crate::subjects;
 const MAX_REVIEW: usize = 64 * 1024;
 const SUPER_AUTHENTICATED: &str = "system:authenticated";
 
-/// `kubectl auth whoami`.
-pub fn self_subject_review(info: &RequestInfo, id: &Identity) -> Result<Response<ProxyBody>, ApiError> {
+/// `kubectl auth whoami`. The body says nothing vcproxy needs, but it is read
+/// (and must be a well-formed request) as kube-apiserver would.
+pub async fn self_subject_review(
+    req: Request<Incoming>,
+    info: &RequestInfo,
+    id: &Identity,
+) -> Result<Response<ProxyBody>, ApiError> {
+    let (content_type, bytes) = read(req).await?;
+    if !content_type.contains("protobuf") && !bytes.is_empty() {
+        serde_json::from_slice::<Value>(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    }
     let mut groups = id.groups.clone();
     groups.push(SUPER_AUTHENTICATED.to_string());
     let doc = json!({

@@ -237,7 +237,7 @@ impl Proxy {
                 forward::forward(self, req, plan(None, As::Proxy)).await
             }
             Route::SelfReview => match info.resource.as_str() {
-                "selfsubjectreviews" => crate::reviews::self_subject_review(info, identity),
+                "selfsubjectreviews" => crate::reviews::self_subject_review(req, info, identity).await,
                 "selfsubjectaccessreviews" => crate::reviews::self_access_review(self, req, info, identity).await,
                 _ => forward::forward(self, req, plan(None, As::Tenant)).await,
             },

@@ -191,7 +191,10 @@ async fn forged_allowance_headers_open_no_lever() {
             .unwrap();
         let (status, _, body) = body_bytes(conn.send(req).await).await;
         let text = String::from_utf8_lossy(&body);
-        assert_eq!(status, 403, "{name}: {value} opened the lever: {text}");
-        assert!(text.contains("node-name") && text.contains("\"kind\":\"Status\""), "{name}: {text}");
+        // Refused either by the guardrail (the lever stays shut) or, for impersonation
+        // outside the tenant, before the request goes anywhere.
+        assert!(status == 403 || status == 400, "{name}: {value} opened the lever: {status} {text}");
+        assert!(text.contains("node-name") || text.contains("impersonat"), "{name}: {text}");
+        assert!(text.contains("\"kind\":\"Status\""), "{name}: {text}");
     }
 }
