@@ -73,6 +73,35 @@ impl Attributes {
         }
     }
 
+    /// A non-resource request (`/healthz`) by `verb`.
+    pub fn non_resource(path: String, verb: String) -> Attributes {
+        Attributes {
+            verb,
+            group: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            name: String::new(),
+            namespace: None,
+            path,
+        }
+    }
+
+    /// An access review's `spec` for these attributes, in `namespace`.
+    pub fn to_spec(&self, namespace: &str) -> Value {
+        if self.path.is_empty() {
+            json!({"resourceAttributes": {
+                "namespace": namespace,
+                "verb": self.verb,
+                "group": self.group,
+                "resource": self.resource,
+                "subresource": self.subresource,
+                "name": self.name,
+            }})
+        } else {
+            json!({"nonResourceAttributes": {"path": self.path, "verb": self.verb}})
+        }
+    }
+
     /// kube-apiserver's wording of a refusal, with the tenant's names.
     fn refusal(&self, user: &str) -> String {
         let qualified =
@@ -219,19 +248,9 @@ pub fn places(tenant: &str, attrs: &Attributes, served_by_vcproxy: bool) -> Vec<
 }
 
 fn review(subject: &Subject, attrs: &Attributes, super_ns: Option<&str>) -> Value {
-    let mut spec = json!({"user": subject.user, "groups": subject.groups});
-    if attrs.path.is_empty() {
-        spec["resourceAttributes"] = json!({
-            "namespace": super_ns.unwrap_or_default(),
-            "verb": attrs.verb,
-            "group": attrs.group,
-            "resource": attrs.resource,
-            "subresource": attrs.subresource,
-            "name": attrs.name,
-        });
-    } else {
-        spec["nonResourceAttributes"] = json!({"path": attrs.path, "verb": attrs.verb});
-    }
+    let mut spec = attrs.to_spec(super_ns.unwrap_or_default());
+    spec["user"] = json!(subject.user);
+    spec["groups"] = json!(subject.groups);
     json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec})
 }
 

@@ -33,6 +33,8 @@ use crate::subjects;
 /// Reviews are small; kube-apiserver's general limit would be 3 MiB.
 const MAX_REVIEW: usize = 64 * 1024;
 const SUPER_AUTHENTICATED: &str = "system:authenticated";
+const EXACTLY_ONE: &str =
+    "spec: Invalid value: exactly one of nonResourceAttributes or resourceAttributes must be specified";
 
 /// `kubectl auth whoami`. The body says nothing vcproxy needs, but it is read
 /// (and must be a well-formed request) as kube-apiserver would.
@@ -66,7 +68,7 @@ pub async fn self_access_review(
     let (content_type, bytes) = read(req).await?;
     let (attrs, spec) = if content_type.contains("protobuf") {
         let attrs = attributes_from_protobuf(&bytes)?;
-        let spec = spec_of(&attrs);
+        let spec = attrs.to_spec(attrs.namespace.as_deref().unwrap_or_default());
         (attrs, spec)
     } else {
         let doc = parse_json(&bytes)?;
@@ -205,19 +207,9 @@ fn attributes_from_json(spec: &Value) -> Result<Attributes, ApiError> {
             if path.is_empty() {
                 return Err(ApiError::invalid("spec.nonResourceAttributes.path: Required value"));
             }
-            Ok(Attributes {
-                verb: string(non_resource, "verb")?,
-                group: String::new(),
-                resource: String::new(),
-                subresource: String::new(),
-                name: String::new(),
-                namespace: None,
-                path,
-            })
+            Ok(Attributes::non_resource(path, string(non_resource, "verb")?))
         }
-        _ => Err(ApiError::invalid(
-            "spec: Invalid value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
-        )),
+        _ => Err(ApiError::invalid(EXACTLY_ONE)),
     }
 }
 
@@ -251,34 +243,8 @@ fn attributes_from_protobuf(body: &[u8]) -> Result<Attributes, ApiError> {
     .map_err(bad)?;
     match (resource, non_resource) {
         (Some(attrs), None) => Ok(attrs),
-        (None, Some((path, verb))) if !path.is_empty() => Ok(Attributes {
-            verb,
-            group: String::new(),
-            resource: String::new(),
-            subresource: String::new(),
-            name: String::new(),
-            namespace: None,
-            path,
-        }),
-        _ => Err(ApiError::invalid(
-            "spec: Invalid value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
-        )),
-    }
-}
-
-/// The spec a review answer repeats, for a request that came as protobuf.
-fn spec_of(attrs: &Attributes) -> Value {
-    if attrs.path.is_empty() {
-        json!({"resourceAttributes": {
-            "namespace": attrs.namespace.clone().unwrap_or_default(),
-            "verb": attrs.verb,
-            "group": attrs.group,
-            "resource": attrs.resource,
-            "subresource": attrs.subresource,
-            "name": attrs.name,
-        }})
-    } else {
-        json!({"nonResourceAttributes": {"path": attrs.path, "verb": attrs.verb}})
+        (None, Some((path, verb))) if !path.is_empty() => Ok(Attributes::non_resource(path, verb)),
+        _ => Err(ApiError::invalid(EXACTLY_ONE)),
     }
 }
 
