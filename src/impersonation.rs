@@ -97,11 +97,12 @@ fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The identity the request acts as: `id` itself, or whom it impersonates if
+/// The identity the request acts as: `id` itself, or whom it impersonates (as read by
+/// [`requested`]) if
 /// the tenant's RBAC allows `id` to (verb `impersonate` on `users`/`groups`,
 /// as kube-apiserver checks it).
-pub async fn apply(p: &Proxy, id: Identity, headers: &HeaderMap) -> Result<Identity, ApiError> {
-    let Some(wanted) = requested(headers)? else { return Ok(id) };
+pub async fn apply(p: &Proxy, id: Identity, wanted: Option<Requested>) -> Result<Identity, ApiError> {
+    let Some(wanted) = wanted else { return Ok(id) };
     let ask = |resource: &str, name: &str| Attributes {
         verb: "impersonate".into(),
         group: String::new(),

@@ -157,11 +157,9 @@ impl Proxy {
 
         let info = request_info::parse(req.method(), rest, req.uri().query())
             .map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))?;
-        // `kubectl --as`: from here on the request is the impersonated tenant user's.
-        let identity = crate::impersonation::apply(self, identity, req.headers()).await?;
-        if identity.user != log.user {
-            log.user = format!("{} (as {})", log.user, identity.user);
-        }
+        // `kubectl --as`: malformed or out-of-tenant impersonation is refused here; whether
+        // the tenant's RBAC allows it is asked once the request holds its seats.
+        let impersonate = crate::impersonation::requested(req.headers())?;
         log.verb = info.verb.as_str().to_string();
         log.resource = info.resource.clone();
 
@@ -180,7 +178,14 @@ impl Proxy {
         // ~20 KB with the route inline): 20,000 queued watches are 20 MB, not 400 MB. The
         // route's state (~8 KB; the CRD store and namespace branches are boxed apart) is
         // allocated once the request is admitted.
-        let response = Box::pin(self.route(req, &info, &identity)).await?;
+        let response = Box::pin(async {
+            let identity = crate::impersonation::apply(self, identity, impersonate).await?;
+            if identity.user != log.user {
+                log.user = format!("{} (as {})", log.user, identity.user);
+            }
+            self.route(req, &info, &identity).await
+        })
+        .await?;
         let in_memory = response.extensions().get::<body::InMemory>().is_some();
         Ok(response.map(|body| self.admission.attach(ticket, body, in_memory)))
     }
