@@ -40,6 +40,7 @@ pub mod admission;
 pub mod authn;
 pub mod authz;
 pub mod body;
+pub mod cluster_rbac;
 pub mod config;
 pub mod continue_token;
 pub mod crd;

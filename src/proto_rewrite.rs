@@ -57,6 +57,20 @@ fn subject_to_super(subject: &[u8], mapper: &dyn NamespaceMapper) -> Result<Opti
     protobuf::replace_string_field(subject, SUBJECT_NAME, &name)
 }
 
+/// RoleBinding field 3 is `roleRef`: apiGroup 1, kind 2, name 3.
+const ROLE_REF: u32 = 3;
+const ROLE_REF_KIND: u32 = 2;
+const ROLE_REF_NAME: u32 = 3;
+
+/// A RoleBinding's ClusterRole in the super master's names (`cluster_rbac`).
+fn role_ref_to_super(role_ref: &[u8], tenant: &str) -> Result<Option<Vec<u8>>, protobuf::ProtoError> {
+    if protobuf::string_field(role_ref, ROLE_REF_KIND)? != Some("ClusterRole") {
+        return Ok(None);
+    }
+    let Some(name) = protobuf::string_field(role_ref, ROLE_REF_NAME)? else { return Ok(None) };
+    protobuf::replace_string_field(role_ref, ROLE_REF_NAME, &crate::cluster_rbac::role_ref_to_super(tenant, name))
+}
+
 /// A create/update body in the super view. `super_ns` is the namespace of the
 /// request (None for cluster-scoped requests such as access reviews).
 pub fn to_super(
@@ -91,6 +105,7 @@ pub fn to_super(
         ("rbac.authorization.k8s.io", "rolebindings") => {
             out = protobuf::rewrite_strings(&out, &[2, 4], &mut map).map_err(proto_error)?;
             out = protobuf::rewrite_messages(&out, &[SUBJECTS], &mut |subject| subject_to_super(subject, mapper)).map_err(proto_error)?;
+            out = protobuf::rewrite_messages(&out, &[ROLE_REF], &mut |r| role_ref_to_super(r, mapper.tenant())).map_err(proto_error)?;
         }
         ("authorization.k8s.io", "selfsubjectaccessreviews") => {
             out = protobuf::rewrite_strings(&out, &[2, 1, 1], &mut map).map_err(proto_error)?;

@@ -435,6 +435,25 @@ pub fn rewrite_messages(
     Ok(out)
 }
 
+/// The object inside a protobuf body (the envelope's `raw`); empty if it has none.
+pub fn object(body: &[u8]) -> Result<&[u8], ProtoError> {
+    let unknown = envelope(body)?;
+    Ok(repeated(unknown, UNKNOWN_RAW)?.pop().unwrap_or_default())
+}
+
+/// Every occurrence of length-delimited field `number` of one message, in wire order
+/// (a repeated string or message).
+pub fn repeated(msg: &[u8], number: u32) -> Result<Vec<&[u8]>, ProtoError> {
+    let mut out = Vec::new();
+    for field in Fields::new(msg) {
+        let field = field?;
+        if field.number == number {
+            out.push(field.message(msg)?);
+        }
+    }
+    Ok(out)
+}
+
 /// String field `number` of one message, as the decoder sees it (the last occurrence wins).
 pub fn string_field(msg: &[u8], number: u32) -> Result<Option<&str>, ProtoError> {
     let mut last = None;

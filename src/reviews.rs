@@ -152,11 +152,12 @@ async fn decide(p: &Proxy, tenant: &str, subject: &Subject, attrs: &Attributes) 
 }
 
 /// What vcproxy answers itself rather than forwarding: anything without a
-/// namespace, namespaces, CRDs and the tenant's custom resources.
+/// namespace, namespaces, CRDs, cluster RBAC and the tenant's custom resources.
 fn served_by_vcproxy(p: &Proxy, tenant: &str, attrs: &Attributes) -> bool {
     attrs.namespace.is_none()
         || (attrs.group.is_empty() && attrs.resource == "namespaces")
         || attrs.group == crate::crd::definitions::GROUP
+        || crate::cluster_rbac::served(&attrs.group, &attrs.resource).is_some()
         || p.crds.tenant(tenant).groups().contains(&attrs.group)
 }
 

@@ -68,6 +68,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         async move {
             crate::filtered_reader::keep_ensuring(upstream.clone(), metrics.clone()).await;
             crate::guardrails::keep_ensuring(upstream.clone(), metrics.clone()).await;
+            crate::upstream::keep_applying("escalation checks", &upstream, &metrics, crate::cluster_rbac::escalation::upstream_objects()).await;
             crate::tenant_rbac::keep_upgrading(upstream, metrics, registry).await;
             ready.store(true, std::sync::atomic::Ordering::Release);
         }
@@ -95,6 +96,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         continue_tokens,
         refusals: refusals.clone(),
         authorizer: Default::default(),
+        cluster_rbac: Default::default(),
         upstream_objects_ready,
         draining: AtomicBool::new(false),
     });
@@ -116,6 +118,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // `stop` flips once; both accept loops watch it.
     let (stop_tx, stop_rx) = watch::channel(false);
     let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), registry.clone(), flow, stop_rx.clone()));
+    tokio::spawn(crate::cluster_rbac::materialize::keep_reconciling(proxy.clone()));
     let accept_task = tokio::spawn(accept_tenants(listener, acceptor, proxy.clone(), stop_rx));
 
     shutdown_signal().await;

@@ -63,6 +63,8 @@ pub struct Proxy {
     pub refusals: Arc<crate::refusals::Refusals>,
     /// Access reviews for what vcproxy serves itself.
     pub authorizer: crate::authz::Authorizer,
+    /// Serialises the upstream reconciles of each tenant's ClusterRoles and bindings.
+    pub cluster_rbac: crate::cluster_rbac::materialize::Reconciler,
     /// Set once the RBAC and admission policies vcproxy applies upstream are in place.
     pub upstream_objects_ready: Arc<AtomicBool>,
     /// Set when shutdown starts, so `/readyz` tells load balancers to go elsewhere.
@@ -204,6 +206,14 @@ impl Proxy {
                 self.authorize(identity, info).await?;
                 let crd = crate::crd::definitions::crd_of_crds();
                 return Box::pin(crate::crd::objects::handle(self, req, info, identity, crd)).await;
+            }
+            // The tenant's ClusterRoles and ClusterRoleBindings are vcproxy's too (`cluster_rbac`).
+            if let Some(kind) = crate::cluster_rbac::served(&info.api_group, &info.resource) {
+                self.authorize(identity, info).await?;
+                if let Some(builtin) = crate::cluster_rbac::builtin_role(self, info).await? {
+                    return Ok(builtin);
+                }
+                return Box::pin(crate::crd::objects::handle(self, req, info, identity, kind)).await;
             }
             let tenant_crds = self.crds.tenant(identity.tenant_name());
             if let Some(crd) = tenant_crds.find(&info.api_group, &info.resource) {

@@ -156,11 +156,25 @@ pub async fn ensure_cluster_scope(upstream: &Upstream, metrics: &Metrics, tenant
     });
     upstream::apply(upstream, metrics, &format!("/api/v1/namespaces/{ns}"), &namespace).await?;
     let path = format!("{RBAC}/namespaces/{ns}/rolebindings/{ADMIN_BINDING}");
-    upstream::apply(upstream, metrics, &path, &binding(tenant, &ns, "cluster-admin")).await
+    upstream::apply(upstream, metrics, &path, &binding(tenant, &ns, "cluster-admin")).await?;
+    // What the escalation checks of tenant ClusterRoles and bindings ask as (`cluster_rbac::escalation`).
+    for (name, role, group) in crate::cluster_rbac::escalation::scope_bindings(tenant) {
+        let helper = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": ns, "labels": {mapping::TENANT_LABEL: tenant}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+        });
+        upstream::apply(upstream, metrics, &format!("{RBAC}/namespaces/{ns}/rolebindings/{name}"), &helper).await?;
+    }
+    Ok(())
 }
 
-/// Deletes the tenant's cluster-scope namespace and CRD ClusterRole (tenant deletion).
+/// Deletes the tenant's cluster-scope namespace, CRD ClusterRole and the ClusterRoles made
+/// from its own (tenant deletion).
 pub async fn delete_cluster_scope(upstream: &Upstream, metrics: &Metrics, tenant: &str) -> Result<(), ApiError> {
+    crate::cluster_rbac::materialize::delete_all(upstream, metrics, tenant).await?;
     let paths = [
         format!("/api/v1/namespaces/{}", cluster_scope_namespace(tenant)),
         format!("{RBAC}/clusterroles/{}", crd_role(tenant)),

@@ -218,9 +218,29 @@ pub async fn proxy_json(
     path_and_query: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<(http::StatusCode, bytes::Bytes), ApiError> {
+    proxy_json_as(upstream, metrics, method, path_and_query, body, None).await
+}
+
+/// [`proxy_json`] impersonating `(user, groups)` when given: for the writes whose
+/// upstream escalation check must judge someone other than vcproxy.
+pub async fn proxy_json_as(
+    upstream: &Upstream,
+    metrics: &Metrics,
+    method: http::Method,
+    path_and_query: &str,
+    body: Option<&serde_json::Value>,
+    as_: Option<(&str, &[String])>,
+) -> Result<(http::StatusCode, bytes::Bytes), ApiError> {
     use http_body_util::BodyExt;
     let mut req =
         Request::builder().method(method).uri(upstream.uri(path_and_query)?).header(header::ACCEPT, "application/json");
+    if let Some((user, groups)) = as_ {
+        let value = |s: &str| HeaderValue::from_str(s).map_err(|_| ApiError::internal(format!("bad identity {s:?}")));
+        req = req.header("Impersonate-User", value(user)?);
+        for g in groups {
+            req = req.header("Impersonate-Group", value(g)?);
+        }
+    }
     let body = match body {
         Some(v) => {
             req = req.header(header::CONTENT_TYPE, "application/json");

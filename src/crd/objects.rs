@@ -28,6 +28,7 @@ use super::index::{Crd, Version};
 use super::store::{ListOptions, ObjectStore, StoreError, WatchEvent, WatchOpts, MAX_OBJECT_BYTES};
 use super::{definitions, printer, schema};
 use crate::authn::Identity;
+use crate::cluster_rbac;
 use crate::body::{self, ProxyBody};
 use crate::error::ApiError;
 use crate::request_info::{RequestInfo, Verb};
@@ -40,6 +41,8 @@ pub struct Target<'a> {
     pub version: &'a Version,
     pub info: &'a RequestInfo,
     pub tenant: &'a str,
+    /// Who asks (escalation checks of tenant RBAC writes).
+    pub identity: &'a Identity,
     pub store: ObjectStore,
 }
 
@@ -81,7 +84,7 @@ async fn handle_in_store(
     } else if info.namespace.is_some() {
         return Err(ApiError::not_found("the server could not find the requested resource (cluster-scoped)"));
     }
-    let t = Target { crd: crd.clone(), version: &version, info, tenant, store: p.crd_store(tenant)? };
+    let t = Target { crd: crd.clone(), version: &version, info, tenant, identity: id, store: p.crd_store(tenant)? };
     let table = wants_table(req.headers());
     match (info.verb, info.subresource.as_deref()) {
         (Verb::Get, None) => respond_object(&t, get(&t).await?, table, StatusCode::OK),
@@ -115,7 +118,9 @@ async fn handle_in_store(
             let content_type =
                 req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
             let bytes = body::collect_limited(req.into_body(), MAX_OBJECT_BYTES * 2).await?;
-            let strategic_ok = definitions::is_definitions(&crd);
+            // Neither CRDs nor RBAC kinds have merge-keyed lists: their strategic merge
+            // patches are merge patches once directives are dropped.
+            let strategic_ok = definitions::is_definitions(&crd) || cluster_rbac::is_served(&crd);
             let updated =
                 write(p, &t, sub, None, |current| apply_patch(current, &content_type, &bytes, strategic_ok)).await?;
             if sub == Some("scale") {
@@ -218,10 +223,11 @@ pub fn json_response(status: StatusCode, v: &Value) -> Result<Response<ProxyBody
 
 async fn read_body(req: Request<Incoming>) -> Result<Value, ApiError> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    if content_type.contains("protobuf") {
-        return Err(ApiError::new_unsupported("custom resources are JSON (or YAML) only"));
-    }
     let bytes = body::collect_limited(req.into_body(), MAX_OBJECT_BYTES * 2).await?;
+    if content_type.contains("protobuf") {
+        // kubectl's typed commands: only the tenant RBAC kinds are ever sent so.
+        return cluster_rbac::proto::decode(&bytes);
+    }
     if bytes.len() > MAX_OBJECT_BYTES {
         return Err(ApiError::payload_too_large("the object is larger than the 1.5 MiB limit"));
     }
@@ -543,7 +549,8 @@ async fn create(p: &Proxy, t: &Target<'_>, mut obj: Value) -> Result<Value, ApiE
             }
         }
     }
-    validate_object_name(&name).map_err(|m| {
+    let valid_name = if cluster_rbac::is_served(&t.crd) { cluster_rbac::validate_name(&name) } else { validate_object_name(&name) };
+    valid_name.map_err(|m| {
         ApiError::invalid(format!(
             "{}.{} {name:?} is invalid: metadata.name: Invalid value: {name:?}: {m}",
             t.crd.kind, t.crd.group
@@ -589,12 +596,18 @@ async fn create(p: &Proxy, t: &Target<'_>, mut obj: Value) -> Result<Value, ApiE
     if definitions::is_definitions(&t.crd) {
         definitions::admit(p, t.tenant, &mut obj, None)?;
     }
+    if cluster_rbac::is_served(&t.crd) {
+        cluster_rbac::admit(p, t.identity, &t.crd, &mut obj, None).await?;
+    }
     if t.info.query.get("dryRun").is_some() {
         return Ok(obj);
     }
     let created = t.store.create(&key(t, &name)?, obj).await.map_err(|e| store_error(e, t, &name))?;
     if definitions::is_definitions(&t.crd) {
         p.crds.observe(t.tenant, &name, Some(&created));
+    }
+    if cluster_rbac::is_served(&t.crd) {
+        cluster_rbac::materialize::changed(p, t.tenant).await;
     }
     Ok(present(t, created))
 }
@@ -641,6 +654,9 @@ async fn write(
         if definitions::is_definitions(&t.crd) {
             definitions::admit(p, t.tenant, &mut next, Some(&current))?;
         }
+        if cluster_rbac::is_served(&t.crd) {
+            cluster_rbac::admit(p, t.identity, &t.crd, &mut next, Some(&current)).await?;
+        }
         if t.info.query.get("dryRun").is_some() {
             return Ok(next);
         }
@@ -666,6 +682,9 @@ async fn write(
             Ok(updated) => {
                 if definitions::is_definitions(&t.crd) {
                     p.crds.observe(t.tenant, &name, Some(&updated));
+                }
+                if cluster_rbac::is_served(&t.crd) {
+                    cluster_rbac::materialize::changed(p, t.tenant).await;
                 }
                 return Ok(present(t, updated));
             }
@@ -823,6 +842,9 @@ async fn delete(p: &Proxy, t: &Target<'_>, name: &str, precondition: Option<i64>
                 if definitions::is_definitions(&t.crd) {
                     p.crds.observe(t.tenant, name, None);
                 }
+                if cluster_rbac::is_served(&t.crd) {
+                    cluster_rbac::materialize::changed(p, t.tenant).await;
+                }
                 return Ok(present(t, last));
             }
             Err(StoreError::Conflict) if precondition.is_none() => continue,
@@ -845,7 +867,7 @@ async fn delete_collection(p: &Proxy, t: &Target<'_>) -> Result<Response<ProxyBo
         let ns = obj["metadata"]["namespace"].as_str().map(str::to_string);
         let info = RequestInfo { namespace: ns, ..t.info.clone() };
         let target =
-            Target { crd: t.crd.clone(), version: t.version, info: &info, tenant: t.tenant, store: t.store.clone() };
+            Target { crd: t.crd.clone(), info: &info, store: t.store.clone(), ..*t };
         match delete(p, &target, &name, None).await {
             Ok(o) => deleted.push(o),
             Err(e) if e.code == StatusCode::NOT_FOUND => {}

@@ -231,6 +231,8 @@ async fn create(
             let _ = proxy_json(&p.upstream, &p.metrics, Method::DELETE, &ns_path(&super_ns, ""), None).await;
             return Err(e);
         }
+        // The tenant's ClusterRoleBindings reach the new namespace before kubectl returns.
+        crate::cluster_rbac::materialize::changed(p, tenant).await;
     }
     respond_rewritten(status, &created, tenant, Some((&super_ns, &name)))
 }

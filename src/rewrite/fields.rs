@@ -26,6 +26,9 @@ pub enum FieldKind {
     /// An RBAC subject (`{kind, name, …}`): User and Group names are translated between the
     /// tenant's identity space and the super master's (`subjects.rs`).
     Subject,
+    /// A RoleBinding's `roleRef`: a ClusterRole of the tenant's own is `vcproxy:<t>:<name>`
+    /// upstream (`cluster_rbac`); built-ins and Roles keep their names.
+    RoleRef,
 }
 
 /// Whether a field places the object itself or refers to another namespace.
@@ -95,7 +98,7 @@ pub fn parse_path(path: &str) -> Result<Vec<Seg>, String> {
     Ok(segs)
 }
 
-use FieldKind::{Namespace as NS, NamespaceList as NSL, NamespaceSelector as SEL, Subject as SUBJECT};
+use FieldKind::{Namespace as NS, NamespaceList as NSL, NamespaceSelector as SEL, RoleRef as ROLE_REF, Subject as SUBJECT};
 
 /// Fields of a pod spec, relative to wherever the pod spec lives.
 const POD_SPEC: &[(&str, FieldKind)] = &[
@@ -147,7 +150,7 @@ const TABLE: &[Row] = &[
     // events.k8s.io
     row("events.k8s.io", "events", "Event", &[], &[("regarding.namespace", NS), ("related.namespace", NS)]),
     // rbac
-    row("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", &[], &[("subjects[].namespace", NS), ("subjects[]", SUBJECT)]),
+    row("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", &[], &[("subjects[].namespace", NS), ("subjects[]", SUBJECT), ("roleRef", ROLE_REF)]),
     row("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", &[], &[("subjects[].namespace", NS), ("subjects[]", SUBJECT)]),
     // authorization (kubectl auth can-i)
     row("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview", &[], &[("spec.resourceAttributes.namespace", NS)]),

@@ -214,6 +214,7 @@ fn apply_field(obj: &mut Value, f: &FieldSpec, dir: Direction, m: &dyn Namespace
                 _ => return Err(RewriteError::WrongType { path: render(trail), expected: "a label selector object" }),
             },
             FieldKind::Subject => map_subject(v, dir, m, trail)?,
+            FieldKind::RoleRef => map_role_ref(v, dir, m.tenant()),
         }
         Ok(())
     })?;
@@ -320,6 +321,19 @@ fn map_subject(v: &mut Value, dir: Direction, m: &dyn NamespaceMapper, trail: &[
         Direction::ToVirtual => *name = crate::subjects::to_virtual(&kind, name, m).unwrap_or_default(),
     }
     Ok(())
+}
+
+/// A RoleBinding's reference to a ClusterRole, between the tenant's names and the super master's.
+fn map_role_ref(v: &mut Value, dir: Direction, tenant: &str) {
+    let Value::Object(role_ref) = v else { return };
+    if role_ref.get("kind").and_then(Value::as_str) != Some("ClusterRole") {
+        return;
+    }
+    let Some(Value::String(name)) = role_ref.get_mut("name") else { return };
+    *name = match dir {
+        Direction::ToSuper => crate::cluster_rbac::role_ref_to_super(tenant, name),
+        Direction::ToVirtual => crate::cluster_rbac::role_ref_to_virtual(tenant, name),
+    };
 }
 
 /// The expression that confines a namespace selector to one tenant.
@@ -1044,6 +1058,7 @@ pub(crate) mod tests {
                 FieldKind::NamespaceList => Box::new(|r: &mut Rng| Value::Array((0..r.below(4)).map(|_| virtual_ns(r)).collect())),
                 FieldKind::NamespaceSelector => Box::new(selector),
                 FieldKind::Subject => Box::new(subject),
+                FieldKind::RoleRef => Box::new(|r: &mut Rng| json!({"kind": r.pick(&["ClusterRole", "Role"]), "name": r.pick(&["admin", "mine"])})),
             };
             plant(rng, &mut v, &f.segs, &mut *leaf);
         }
@@ -1077,6 +1092,12 @@ pub(crate) mod tests {
                         for s in x.as_array().into_iter().flatten() {
                             let s = s.as_str().unwrap();
                             assert!(s.is_empty() || m.to_virtual(s).is_some(), "{at}: {s:?} is not acme's");
+                        }
+                    }
+                    FieldKind::RoleRef => {
+                        let name = x["name"].as_str().unwrap_or("");
+                        if x["kind"] == "ClusterRole" && !crate::cluster_rbac::is_builtin(name) {
+                            assert!(name.starts_with("vcproxy:acme:"), "{at}: {name:?} is not acme's");
                         }
                     }
                     FieldKind::Subject => {
