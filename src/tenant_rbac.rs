@@ -158,7 +158,7 @@ pub async fn ensure_cluster_scope(upstream: &Upstream, metrics: &Metrics, tenant
     let path = format!("{RBAC}/namespaces/{ns}/rolebindings/{ADMIN_BINDING}");
     upstream::apply(upstream, metrics, &path, &binding(tenant, &ns, "cluster-admin")).await?;
     // What the escalation checks of tenant ClusterRoles and bindings ask as (`cluster_rbac::escalation`).
-    for (name, role, group) in crate::cluster_rbac::escalation::scope_bindings(tenant) {
+    for (name, role, group) in crate::cluster_rbac::escalation::scope_bindings() {
         let helper = json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",

@@ -1,7 +1,7 @@
-//! Who may write a tenant ClusterRole or ClusterRoleBinding, and what of a
-//! role may apply inside namespaces. The super apiserver's own escalation
-//! check decides both, through dry-run writes in the tenant's cluster-scope
-//! namespace, so vcproxy never reimplements RBAC's rule coverage.
+//! Who may write a tenant ClusterRole or ClusterRoleBinding. The super
+//! apiserver's own escalation check decides, through dry-run writes in the
+//! tenant's cluster-scope namespace, so vcproxy never reimplements RBAC's rule
+//! coverage for it.
 //!
 //! - **Role writes** (as kube-apiserver): allowed with `escalate` on the role,
 //!   or when the writer holds every rule at the tenant's cluster scope. The
@@ -12,12 +12,7 @@
 //!   `aggregationRule` needs `escalate`, as in kube-apiserver.
 //! - **Binding writes**: allowed with `bind` on the role, or when the writer
 //!   holds it at the tenant's cluster scope (a dry-run `RoleBinding` the same way).
-//! - **The namespace part of a role** is the rules the tenant's admins hold in a
-//!   namespace (`admin`, plus the tenant's CRD groups, which never reach the
-//!   super apiserver): each rule is a dry-run Role as the tenant's *ceiling*
-//!   identity, bound to `admin` in the cluster-scope namespace. So a tenant
-//!   ClusterRole with `create namespaces` or `*` still works for what vcproxy
-//!   serves, but can never let anyone write the ResourceQuotas vcproxy sets.
+//! - What of a role applies inside namespaces is `ceiling.rs`'s.
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -36,19 +31,8 @@ pub const CHECKER_GROUP: &str = "vcproxy:escalation-check";
 pub const CHECKER_ROLE: &str = "vcproxy:escalation-check";
 /// The RoleBinding of [`CHECKER_GROUP`] in each cluster-scope namespace.
 pub const CHECKER_BINDING: &str = "vcproxy-escalation-check";
-/// The RoleBinding of the ceiling group in each cluster-scope namespace.
-pub const CEILING_BINDING: &str = "vcproxy-tenant-ceiling";
-const PROBE: &str = "vcproxy-escalation-check";
-
-/// The group that holds, in the cluster-scope namespace, what a tenant's admins hold in its namespaces.
-pub fn ceiling_group(tenant: &str) -> String {
-    format!("vcproxy:ceiling:{tenant}")
-}
-
-/// The user the ceiling is asked as (first segment differs from every tenant user's `vcproxy:`).
-fn ceiling_user(tenant: &str) -> String {
-    format!("vcproxy-ceiling:{tenant}")
-}
+/// Dry-run probes are generated names, so they never meet a real object.
+const PROBE_PREFIX: &str = "vcproxy-probe-";
 
 /// The ClusterRole of [`CHECKER_GROUP`], applied at start.
 pub fn upstream_objects() -> Vec<(String, Value)> {
@@ -61,9 +45,9 @@ pub fn upstream_objects() -> Vec<(String, Value)> {
     vec![(format!("/apis/{GROUP}/v1/clusterroles/{CHECKER_ROLE}"), role)]
 }
 
-/// The RoleBindings (name, roleRef, group) the checks need in `tenant`'s cluster-scope namespace.
-pub fn scope_bindings(tenant: &str) -> Vec<(&'static str, &'static str, String)> {
-    vec![(CHECKER_BINDING, CHECKER_ROLE, CHECKER_GROUP.to_string()), (CEILING_BINDING, "admin", ceiling_group(tenant))]
+/// The RoleBindings (name, roleRef, group) the checks need in a cluster-scope namespace.
+pub fn scope_bindings() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![(CHECKER_BINDING, CHECKER_ROLE, CHECKER_GROUP)]
 }
 
 /// Only rules about resources: non-resource URLs mean nothing through vcproxy and are never bound.
@@ -105,7 +89,7 @@ async fn dry_run(
     groups: &[String],
 ) -> Result<Option<String>, ApiError> {
     let ns = cluster_scope_namespace(tenant);
-    object["metadata"] = json!({"name": PROBE, "namespace": ns});
+    object["metadata"] = json!({"generateName": PROBE_PREFIX, "namespace": ns});
     let path = format!("/apis/{GROUP}/v1/namespaces/{ns}/{resource}?dryRun=All");
     let (status, body) =
         proxy_json_as(&p.upstream, &p.metrics, Method::POST, &path, Some(&object), Some((user, groups))).await?;
@@ -233,29 +217,6 @@ async fn stored_rules(p: &Proxy, tenant: &str, role: &str) -> Result<Vec<Value>,
         Err(crate::crd::store::StoreError::NotFound) => Ok(vec![]),
         Err(e) => Err(ApiError::service_unavailable(format!("etcd: {e:?}"))),
     }
-}
-
-/// The rules of a tenant role that apply inside its namespaces: those the
-/// tenant's admins hold there. Rules only about groups the super apiserver does
-/// not serve (the tenant's CRDs) are vcproxy's to decide and are kept.
-pub async fn namespace_part(p: &Proxy, tenant: &str, rules: &[Value]) -> Result<Vec<Value>, ApiError> {
-    let user = ceiling_user(tenant);
-    let groups = vec![ceiling_group(tenant)];
-    let mut kept = Vec::new();
-    for rule in resource_rules(rules) {
-        let groups_of_rule: Vec<&str> =
-            rule["apiGroups"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        let only_unserved = !groups_of_rule.is_empty() && groups_of_rule.iter().all(|g| *g != "*" && !p.scopes.serves_group(g));
-        if only_unserved {
-            kept.push(rule);
-            continue;
-        }
-        let role = json!({"apiVersion": format!("{GROUP}/v1"), "kind": "Role", "rules": [rule.clone()]});
-        if dry_run(p, tenant, "roles", role, &user, &groups).await?.is_none() {
-            kept.push(rule);
-        }
-    }
-    Ok(kept)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! | upstream object                                   | holds                                                        |
 //! |---------------------------------------------------|--------------------------------------------------------------|
 //! | ClusterRole `vcproxy-cluster:t:R`                 | every resource rule of `R` (aggregated ones included)        |
-//! | ClusterRole `vcproxy:t:R`                         | the rules of `R` the tenant's admins hold in a namespace     |
+//! | ClusterRole `vcproxy:t:R`                         | the rules of `R` the tenant's admins hold in a namespace (`ceiling.rs`) |
 //! | RoleBinding `vcproxy-crb:B` in the cluster-scope namespace | `vcproxy-cluster:t:R` (or the built-in `R`)          |
 //! | RoleBinding `vcproxy-crb:B` in each tenant namespace | `vcproxy:t:R` (built-ins by name; `cluster-admin` as `admin`) |
 //!
@@ -24,7 +24,7 @@ use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{cluster_role, escalation, is_builtin, namespace_role, BINDINGS, GROUP, ROLES};
+use super::{ceiling, cluster_role, escalation, is_builtin, namespace_role, BINDINGS, GROUP, ROLES};
 use crate::crd::store::{ListOptions, ObjectStore};
 use crate::error::ApiError;
 use crate::mapping;
@@ -173,16 +173,23 @@ pub async fn reconcile(p: &Proxy, tenant: &str) -> Result<(), ApiError> {
 
     // Roles first, so bindings never refer to a role that is not there yet.
     let mut actual = upstream_of(p, &format!("{RBAC}/clusterroles"), ROLE_OF, tenant).await?;
+    let ceiling = if roles.is_empty() { vec![] } else { ceiling_rules(p).await? };
     for role in &roles {
         let name = role["metadata"]["name"].as_str().unwrap_or_default();
         let rules = escalation::resource_rules(role["rules"].as_array().map(Vec::as_slice).unwrap_or_default());
-        let source = hash(&json!(rules));
-        for (upstream_name, namespace_part) in [(cluster_role(tenant, name), false), (namespace_role(tenant, name), true)] {
+        let parts = [
+            (cluster_role(tenant, name), rules.clone(), hash(&json!(rules))),
+            (
+                namespace_role(tenant, name),
+                ceiling::namespace_part(&rules, &ceiling, |g| p.scopes.serves_group(g)),
+                hash(&json!([rules, ceiling])),
+            ),
+        ];
+        for (upstream_name, rules, source) in parts {
             let current = actual.remove(&(String::new(), upstream_name.clone()));
             if current.is_some_and(|c| c["metadata"]["annotations"][SOURCE_HASH] == source.as_str()) {
                 continue;
             }
-            let rules = if namespace_part { escalation::namespace_part(p, tenant, &rules).await? } else { rules.clone() };
             let object = json!({
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRole",
@@ -249,6 +256,16 @@ async fn aggregate(store: &ObjectStore, roles: &mut [Value]) {
             Err(e) => tracing::debug!(role = name, error = ?e, "aggregating a tenant ClusterRole"),
         }
     }
+}
+
+/// What the tenant's admins hold in each of its namespaces: the super master's `admin`.
+async fn ceiling_rules(p: &Proxy) -> Result<Vec<Value>, ApiError> {
+    let (status, body) = proxy_json(&p.upstream, &p.metrics, Method::GET, &format!("{RBAC}/clusterroles/admin"), None).await?;
+    if status != StatusCode::OK {
+        return Err(ApiError::bad_gateway(format!("reading ClusterRole admin: {status}")));
+    }
+    let admin: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_gateway(e.to_string()))?;
+    Ok(escalation::resource_rules(admin["rules"].as_array().map(Vec::as_slice).unwrap_or_default()))
 }
 
 async fn delete(p: &Proxy, path: &str) -> Result<(), ApiError> {

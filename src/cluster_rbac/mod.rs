@@ -26,6 +26,7 @@
 //! - The built-in `cluster-admin`, `admin`, `edit` and `view` are usable by name
 //!   and readable; they cannot be changed.
 
+pub mod ceiling;
 pub mod escalation;
 pub mod materialize;
 pub mod proto;
@@ -305,7 +306,7 @@ fn keep_only(obj: &mut Value, fields: &[&str]) {
 }
 
 /// `GET clusterroles/<built-in>`: the super master's role, read as vcproxy
-/// (its rules are the same for every tenant). Writes to it are refused in [`admit`].
+/// (its rules are the same for every tenant); updates, patches and deletes of it are 403.
 pub async fn builtin_role(
     p: &crate::stack::Proxy,
     info: &crate::request_info::RequestInfo,
@@ -316,9 +317,9 @@ pub async fn builtin_role(
     }
     match info.verb {
         crate::request_info::Verb::Get | crate::request_info::Verb::Head => {}
-        crate::request_info::Verb::Delete => {
+        crate::request_info::Verb::Delete | crate::request_info::Verb::Update | crate::request_info::Verb::Patch => {
             return Err(ApiError::forbidden(format!(
-                "clusterroles.{GROUP} {name:?} is forbidden: {name} is a built-in ClusterRole and cannot be deleted"
+                "clusterroles.{GROUP} {name:?} is forbidden: {name} is a built-in ClusterRole of every virtual cluster and cannot be changed or deleted"
             )))
         }
         _ => return Ok(None),

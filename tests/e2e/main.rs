@@ -4,6 +4,7 @@
 //! its own tenant names, so tests run in parallel.
 
 mod client;
+mod cluster_rbac;
 mod crds;
 mod crd_store;
 mod fairness;

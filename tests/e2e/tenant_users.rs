@@ -17,7 +17,7 @@ fn token_of_text(kubeconfig: &str) -> String {
     v["users"][0]["user"]["token"].as_str().unwrap().to_string()
 }
 
-fn user_kubeconfig(p: &Vcproxy, tenant: &str, user: &str, extra: &[&str]) -> PathBuf {
+pub(crate) fn user_kubeconfig(p: &Vcproxy, tenant: &str, user: &str, extra: &[&str]) -> PathBuf {
     let mut args = vec!["kubeconfig", tenant, "--user", user];
     args.extend_from_slice(extra);
     let text = ok(p.tenant(&args), "tenant kubeconfig");
@@ -26,12 +26,12 @@ fn user_kubeconfig(p: &Vcproxy, tenant: &str, user: &str, extra: &[&str]) -> Pat
     path
 }
 
-fn kubectl(kc: &Path, args: &[&str]) -> String {
+pub(crate) fn kubectl(kc: &Path, args: &[&str]) -> String {
     ok(proxy().kubectl(kc, args), &format!("kubectl {}", args.join(" ")))
 }
 
 /// kubectl must be refused with Forbidden; returns its stderr.
-fn forbidden(kc: &Path, args: &[&str]) -> String {
+pub(crate) fn forbidden(kc: &Path, args: &[&str]) -> String {
     let out = proxy().kubectl(kc, args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "kubectl {} succeeded: {}", args.join(" "), String::from_utf8_lossy(&out.stdout));
@@ -40,14 +40,14 @@ fn forbidden(kc: &Path, args: &[&str]) -> String {
 }
 
 /// `kubectl auth can-i …` (exit status 1 means "no").
-fn can_i(kc: &Path, args: &[&str]) -> String {
+pub(crate) fn can_i(kc: &Path, args: &[&str]) -> String {
     let mut all = vec!["auth", "can-i"];
     all.extend_from_slice(args);
     String::from_utf8_lossy(&proxy().kubectl(kc, &all).stdout).trim().to_string()
 }
 
 /// Retries `args` until it succeeds (RBAC answers are cached a few seconds).
-fn eventually(kc: &Path, args: &[&str]) -> String {
+pub(crate) fn eventually(kc: &Path, args: &[&str]) -> String {
     let start = Instant::now();
     loop {
         let out = proxy().kubectl(kc, args);

@@ -135,14 +135,6 @@ async fn impersonation_and_cluster_scoped_writes_are_refused() {
     let node_name = format!("{probe}-node");
     let sc_name = format!("{probe}-sc");
     let writes: Vec<(Method, String, Option<&str>, String)> = vec![
-        (Method::POST, format!("{rbac}/clusterroles"), Some(JSON), cr.clone()),
-        (Method::PUT, format!("{rbac}/clusterroles/admin"), Some(JSON), cr.replace(&probe, "admin")),
-        (Method::PATCH, format!("{rbac}/clusterroles/view"), Some(MERGE), r#"{"rules":[{"apiGroups":["*"],"resources":["*"],"verbs":["*"]}]}"#.into()),
-        (Method::DELETE, format!("{rbac}/clusterroles/view"), None, String::new()),
-        (Method::DELETE, format!("{rbac}/clusterroles"), None, String::new()),
-        (Method::POST, format!("{rbac}/clusterrolebindings"), Some(JSON), crb.clone()),
-        (Method::DELETE, format!("{rbac}/clusterrolebindings/cluster-admin"), None, String::new()),
-        (Method::PATCH, format!("{rbac}/clusterrolebindings/cluster-admin"), Some(MERGE), format!(r#"{{"subjects":[{{"kind":"Group","name":"vcproxy:tenant:{a}"}}]}}"#)),
         (Method::POST, "/api/v1/persistentvolumes".into(), Some(JSON), pv.clone()),
         (Method::DELETE, format!("/api/v1/persistentvolumes/{probe}"), None, String::new()),
         (Method::POST, "/api/v1/nodes".into(), Some(JSON), node.clone()),
@@ -169,8 +161,6 @@ async fn impersonation_and_cluster_scoped_writes_are_refused() {
         (Method::DELETE, "/api/v1/secrets".into(), None, String::new()),
         (Method::DELETE, "/apis/apps/v1/deployments".into(), None, String::new()),
         (Method::PATCH, "/api/v1/configmaps".into(), Some(MERGE), "{}".into()),
-        (Method::GET, format!("{rbac}/clusterroles"), None, String::new()),
-        (Method::GET, format!("{rbac}/clusterrolebindings"), None, String::new()),
         (Method::GET, "/api/v1/persistentvolumes".into(), None, String::new()),
         (Method::GET, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations".into(), None, String::new()),
         (Method::GET, "/apis/certificates.k8s.io/v1/certificatesigningrequests".into(), None, String::new()),
@@ -178,6 +168,45 @@ async fn impersonation_and_cluster_scoped_writes_are_refused() {
     for (m, path, ct, body) in writes {
         let r = s.call(m.clone(), &path, ct, body).await;
         s.refused(&format!("{m} {path}"), &r, &[403]);
+    }
+    // Cluster RBAC is the tenant's own (issue 10): its ClusterRoles and bindings are
+    // accepted in its names, and none of them names, changes or joins the super master's.
+    for (m, path, ct, body) in [
+        (Method::PUT, format!("{rbac}/clusterroles/admin"), Some(JSON), cr.replace(&probe, "admin")),
+        (Method::PATCH, format!("{rbac}/clusterroles/view"), Some(MERGE), r#"{"rules":[{"apiGroups":["*"],"resources":["*"],"verbs":["*"]}]}"#.into()),
+        (Method::DELETE, format!("{rbac}/clusterroles/view"), None, String::new()),
+    ] {
+        let r = s.call(m.clone(), &path, ct, body).await;
+        s.refused(&format!("{m} {path} (a built-in role)"), &r, &[403]);
+    }
+    for (path, body) in [(format!("{rbac}/clusterroles"), cr.clone()), (format!("{rbac}/clusterrolebindings"), crb.clone())] {
+        let r = s.call(Method::POST, &path, Some(JSON), body).await;
+        s.check(r.status == 201, || format!("POST {path}: the tenant's own, expected 201, got {}: {}", r.status, r.excerpt()));
+    }
+    for (m, ct, body) in [
+        (Method::DELETE, None, String::new()),
+        (Method::PATCH, Some(MERGE), format!(r#"{{"subjects":[{{"kind":"Group","name":"vcproxy:tenant:{a}"}}]}}"#)),
+    ] {
+        let path = format!("{rbac}/clusterrolebindings/cluster-admin");
+        let r = s.call(m.clone(), &path, ct, body).await;
+        s.refused(&format!("{m} {path} (the super master's, not the tenant's)"), &r, &[404]);
+    }
+    for (kind, name) in [("clusterrole", probe.clone()), ("clusterrolebinding", probe.clone())] {
+        s.check(admin_get(kind, None, &name).is_none(), || format!("the tenant's {kind} {name} is a {kind} of the super master"));
+    }
+    let super_admin = admin_get("clusterrole", None, "admin").map(|r| r.to_string()).unwrap_or_default();
+    s.check(!super_admin.contains(&probe) && !super_admin.contains(&a), || format!("the super master's admin role took the tenant's rules: {super_admin}"));
+    let cluster_part = admin_get("clusterrole", None, &format!("vcproxy-cluster:{a}:{probe}")).unwrap_or_default();
+    s.check(!cluster_part["metadata"]["labels"].to_string().contains("aggregate-to"), || format!("aggregation labels upstream: {cluster_part}"));
+    let rb = admin_get("rolebinding", Some(&format!("{a}--prod")), &format!("vcproxy-crb:{probe}")).unwrap_or_default();
+    s.check(
+        rb["roleRef"]["name"] == "admin" && rb["subjects"][0]["name"] == format!("vcproxy:group:{a}:vcproxy:tenant:{a}"),
+        || format!("a cluster-admin binding is, in a namespace, the tenant's admin for the tenant's group of that name: {rb}"),
+    );
+    for path in [format!("{rbac}/clusterroles"), format!("{rbac}/clusterrolebindings")] {
+        let r = s.call(Method::GET, &path, None, String::new()).await;
+        let names: Vec<String> = r.json().and_then(|v| v["items"].as_array().map(|i| i.iter().map(|o| o["metadata"]["name"].to_string()).collect())).unwrap_or_default();
+        s.check(r.status == 200 && names == [format!("{probe:?}")], || format!("GET {path}: only the tenant's own, got {} {names:?}", r.status));
     }
     // Access reviews about the shared cluster's or another tenant's identities: 422 (not
     // an identity of this virtual cluster), as in a RoleBinding; the super apiserver is never asked.
@@ -210,22 +239,14 @@ async fn impersonation_and_cluster_scoped_writes_are_refused() {
     let r = s.call(Method::DELETE, "/api/v1/namespaces", None, Bytes::new()).await;
     s.refused("DELETE /api/v1/namespaces (deletecollection)", &r, &[403, 405]);
 
+    // A tenant ClusterRoleBinding naming a super-master identity is invalid (422), as a RoleBinding's.
+    for subject in ["--group=system:masters", "--user=system:admin", "--group=system:serviceaccounts"] {
+        let name = format!("{probe}-{}", subject.len());
+        let out = s.kubectl(&["create", "clusterrolebinding", &name, "--clusterrole=cluster-admin", subject]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        s.check(!out.status.success() && err.contains("Invalid"), || format!("clusterrolebinding to {subject}: {err}"));
+    }
     for args in [
-        vec![
-            "create",
-            "clusterrolebinding",
-            probe.as_str(),
-            "--clusterrole=cluster-admin",
-            &format!("--group=vcproxy:tenant:{a}"),
-        ],
-        vec![
-            "create",
-            "clusterrolebinding",
-            probe.as_str(),
-            "--clusterrole=cluster-admin",
-            "--group=system:authenticated",
-        ],
-        vec!["create", "clusterrole", probe.as_str(), "--verb=*", "--resource=*"],
         vec!["delete", "clusterrole", "view"],
         vec!["label", "node", node_name.as_str(), "owned=yes"],
         vec!["cordon", node_name.as_str()],

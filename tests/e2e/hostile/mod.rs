@@ -494,7 +494,9 @@ impl Scene {
     /// Objects named like this attacker's probes (`probe-<attacker>…`) that exist
     /// outside the attacker's own super namespaces.
     fn foreign_probes(&self) -> Vec<String> {
-        let own = self.own_super();
+        let mut own = self.own_super();
+        // Where vcproxy keeps the attacker's cluster-wide grants (its ClusterRoleBindings) is its own too.
+        own.insert(format!("vcproxy-cluster-{}", self.a));
         let needle = format!("probe-{}", self.a);
         let out = admin_ok(&[
             "get",
