@@ -11,8 +11,9 @@
 //!   translated (`subjects.rs`); a `system:` identity of the shared cluster or
 //!   another tenant's is a 422, as in a RoleBinding.
 //!
-//! `SelfSubjectRulesReview` (`kubectl auth can-i --list`) is forwarded as the
-//! tenant (`forward.rs`), namespace translated.
+//! - `SelfSubjectRulesReview` (`kubectl auth can-i --list`): the super
+//!   apiserver's rules for the caller in the namespace and at the tenant's
+//!   cluster scope, merged, so cluster-wide grants are listed as on a real cluster.
 
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
@@ -76,6 +77,82 @@ pub async fn self_access_review(
     };
     let allowed = decide(p, id.tenant_name(), &authz::reviewed(id), &attrs).await?;
     Ok(respond(StatusCode::CREATED, &answer("SelfSubjectAccessReview", &info.api_version, None, spec, allowed)))
+}
+
+/// `kubectl auth can-i --list [-n NS]`: the caller's rules in one of its namespaces,
+/// as kube-apiserver lists them — what its RoleBindings there grant and what its
+/// cluster-wide grants (the tenant's ClusterRoleBindings) grant. Both halves come
+/// from the super apiserver's own rules review, impersonating the caller, in the
+/// super namespace and in the tenant's cluster-scope namespace.
+pub async fn self_rules_review(
+    p: &Proxy,
+    req: Request<Incoming>,
+    info: &RequestInfo,
+    id: &Identity,
+) -> Result<Response<ProxyBody>, ApiError> {
+    let (content_type, bytes) = read(req).await?;
+    let namespace = if content_type.contains("protobuf") {
+        let bad = |e: protobuf::ProtoError| ApiError::bad_request(format!("invalid protobuf body: {e}"));
+        let object = protobuf::object(&bytes).map_err(bad)?;
+        let spec = protobuf::repeated(object, 2).map_err(bad)?.pop().unwrap_or_default();
+        protobuf::string_field(spec, 1).map_err(bad)?.unwrap_or_default().to_string()
+    } else {
+        parse_json(&bytes)?["spec"]["namespace"].as_str().unwrap_or_default().to_string()
+    };
+    if namespace.is_empty() {
+        return Err(ApiError::bad_request("no namespace on request: spec.namespace is required"));
+    }
+    let tenant = id.tenant_name();
+    let super_ns = p.namespaces.resolve(&p.upstream, &p.metrics, tenant, &namespace).await?;
+    let subject = authz::reviewed(id);
+    let mut halves = Vec::with_capacity(2);
+    for ns in [super_ns, crate::tenant_rbac::cluster_scope_namespace(tenant)] {
+        let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview", "spec": {"namespace": ns}});
+        let path = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
+        let as_ = Some((subject.user.as_str(), subject.groups.as_slice()));
+        let (status, body) =
+            crate::upstream::proxy_json_as(&p.upstream, &p.metrics, http::Method::POST, path, Some(&review), as_).await?;
+        if !status.is_success() {
+            return Err(ApiError::bad_gateway(format!("the super apiserver's rules review failed ({status})")));
+        }
+        halves.push(serde_json::from_slice::<Value>(&body).map_err(|e| ApiError::bad_gateway(e.to_string()))?);
+    }
+    let status = merge_rules(&halves.iter().map(|h| h["status"].clone()).collect::<Vec<_>>());
+    let doc = json!({
+        "kind": "SelfSubjectRulesReview",
+        "apiVersion": format!("authorization.k8s.io/{}", info.api_version),
+        "metadata": {"creationTimestamp": null},
+        "spec": {"namespace": namespace},
+        "status": status,
+    });
+    Ok(respond(StatusCode::CREATED, &doc))
+}
+
+/// The union of rules reviews' statuses (each rule once); incomplete if any is.
+fn merge_rules(statuses: &[Value]) -> Value {
+    let mut merged = json!({"resourceRules": [], "nonResourceRules": [], "incomplete": false});
+    let mut errors = Vec::new();
+    for s in statuses {
+        for field in ["resourceRules", "nonResourceRules"] {
+            for rule in s[field].as_array().into_iter().flatten() {
+                let list = merged[field].as_array_mut().expect("built above");
+                if !list.contains(rule) {
+                    list.push(rule.clone());
+                }
+            }
+        }
+        if s["incomplete"] == true {
+            merged["incomplete"] = json!(true);
+        }
+        // The super master's wording names its namespaces and identities; say only that it erred.
+        if s["evaluationError"].as_str().is_some_and(|e| !e.is_empty()) {
+            errors.push("some of the rules could not be evaluated");
+        }
+    }
+    if let Some(e) = errors.first() {
+        merged["evaluationError"] = json!(e);
+    }
+    merged
 }
 
 /// `SubjectAccessReview` (cluster) and `LocalSubjectAccessReview` (in `info.namespace`)
@@ -276,6 +353,22 @@ fn respond(status: StatusCode, doc: &Value) -> Response<ProxyBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_of_both_places_are_listed_once() {
+        let pods = json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]});
+        let all = json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]});
+        let discovery = json!({"verbs": ["get"], "nonResourceURLs": ["/api"]});
+        let merged = merge_rules(&[
+            json!({"resourceRules": [pods], "nonResourceRules": [discovery], "incomplete": false}),
+            json!({"resourceRules": [pods, all], "nonResourceRules": [discovery], "incomplete": true,
+                   "evaluationError": "in namespace vcproxy-cluster-acme: user vcproxy:acme:bob"}),
+        ]);
+        assert_eq!(merged["resourceRules"], json!([pods, all]));
+        assert_eq!(merged["nonResourceRules"], json!([discovery]));
+        assert_eq!(merged["incomplete"], true);
+        assert!(!merged["evaluationError"].as_str().unwrap().contains("vcproxy"), "{merged}");
+    }
 
     #[test]
     fn review_subjects_stay_in_the_tenant() {

@@ -23,7 +23,7 @@ pub enum Route {
     /// Read of a cluster-scoped resource the operator lets tenants see.
     ClusterRead,
     /// `selfsubjectreviews`, `selfsubjectaccessreviews`, `selfsubjectrulesreviews`:
-    /// about the caller (`reviews.rs`; rules reviews forwarded as the tenant).
+    /// about the caller, answered by vcproxy (`reviews.rs`).
     SelfReview,
     /// `subjectaccessreviews` and `localsubjectaccessreviews`: about a user or group of the
     /// tenant, answered by vcproxy (`reviews.rs`).

@@ -254,7 +254,7 @@ impl Proxy {
             Route::SelfReview => match info.resource.as_str() {
                 "selfsubjectreviews" => crate::reviews::self_subject_review(req, info, identity).await,
                 "selfsubjectaccessreviews" => crate::reviews::self_access_review(self, req, info, identity).await,
-                _ => forward::forward(self, req, plan(None, As::Tenant)).await,
+                _ => crate::reviews::self_rules_review(self, req, info, identity).await,
             },
             Route::AccessReview => {
                 self.authorize(identity, info).await?;

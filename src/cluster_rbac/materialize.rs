@@ -204,6 +204,10 @@ pub async fn reconcile(p: &Proxy, tenant: &str) -> Result<(), ApiError> {
     }
 
     let bindings = stored(&store, BINDINGS).await?;
+    if !p.namespaces.is_ready() {
+        // Until every namespace is known, bindings in unknown ones would look orphaned.
+        return Err(ApiError::service_unavailable("the namespace cache is still loading"));
+    }
     let scope = cluster_scope_namespace(tenant);
     let namespaces: Vec<String> = p.namespaces.of_tenant(tenant).iter().map(|ns| mapping::to_super(tenant, ns)).collect();
     let mut actual = upstream_of(p, &format!("{RBAC}/rolebindings"), BINDING_OF, tenant).await?;

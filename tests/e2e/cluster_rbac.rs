@@ -88,6 +88,10 @@ fn cluster_roles_and_bindings_work_in_every_namespace_of_the_tenant() {
     eventually(&alice, &["get", "pods", "-n", "apps"]);
     eventually(&alice, &["get", "pods", "-A"]);
     assert_eq!(can_i(&alice, &["list", "pods", "--all-namespaces"]), "yes");
+    // `can-i --list` shows the cluster-wide grant in a namespace, as on a real cluster.
+    let rules = can_i(&alice, &["--list", "-n", "apps"]);
+    assert!(rules.lines().any(|l| l.starts_with("pods ") && l.contains("[get list watch]")), "{rules}");
+    assert!(!rules.contains("secrets"), "{rules}");
     forbidden(&alice, &["get", "secrets", "-n", "apps"]);
     kubectl(&admin, &["create", "namespace", "later"]);
     eventually(&alice, &["get", "pods", "-n", "later"]);
@@ -170,4 +174,54 @@ fn escalation_is_refused_and_grants_stay_inside_the_tenant() {
     let their_carol = user_kubeconfig(p, &o, "carol", &[]);
     forbidden(&their_carol, &["get", "secrets", "-n", "default"]);
     assert_eq!(can_i(&their_carol, &["create", "namespaces"]), "no");
+}
+
+/// Hostile bodies and names on the new paths: each a `metav1.Status` with the right code,
+/// and nothing stored.
+#[tokio::test]
+async fn malformed_cluster_rbac_is_refused_with_a_status() {
+    use crate::client::{body_bytes, connect, full};
+    use http::{Method, Request};
+    let p = proxy();
+    let (t, admin) = tenant_on(p, "crh");
+    let token = crate::token_of(&admin);
+    let mut conn = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
+    let rbac = "/apis/rbac.authorization.k8s.io/v1";
+    let role = |name: &str| format!(r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{{"name":"{name}"}},"rules":[]}}"#);
+    let binding = |subject: &str| format!(
+        r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{{"name":"b"}},"roleRef":{{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"}},"subjects":[{subject}]}}"#
+    );
+    let huge = format!(r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{{"name":"big","annotations":{{"x":"{}"}}}}}}"#, "x".repeat(2 << 20));
+    let cases: Vec<(Method, String, &str, String, u16)> = vec![
+        (Method::POST, format!("{rbac}/clusterroles"), "application/json", "{not json".into(), 400),
+        (Method::POST, format!("{rbac}/clusterroles"), "application/vnd.kubernetes.protobuf", "k8s\0\x0a\x7f".into(), 400),
+        (Method::POST, format!("{rbac}/clusterroles"), "application/json", huge, 413),
+        (Method::POST, format!("{rbac}/clusterroles"), "application/json", role(".."), 422),
+        (Method::POST, format!("{rbac}/clusterroles"), "application/json", role("admin"), 403),
+        (Method::POST, format!("{rbac}/clusterroles"), "application/json", role("a").replace("\"rules\":[]", "\"rules\":[{\"verbs\":[]}]"), 422),
+        (Method::POST, format!("{rbac}/clusterrolebindings"), "application/json", binding(r#"{"kind":"User","name":"system:kube-scheduler"}"#), 422),
+        (Method::POST, format!("{rbac}/clusterrolebindings"), "application/json", binding(r#"{"kind":"ServiceAccount","name":"x","namespace":"../kube-system"}"#), 422),
+        (Method::POST, format!("{rbac}/clusterrolebindings"), "application/json", binding(r#"{"kind":"Group","name":"system:nodes"}"#), 422),
+        (Method::GET, format!("{rbac}/clusterroles/..%2Fclusterrolebindings"), "application/json", String::new(), 400),
+        (Method::GET, format!("{rbac}/namespaces/default/clusterroles"), "application/json", String::new(), 404),
+        (Method::GET, format!("{rbac}/clusterroles/system:node"), "application/json", String::new(), 404),
+    ];
+    for (method, path, ct, body, want) in cases {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(format!("{}/clusters/{t}{path}", p.url()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", ct)
+            .body(full(body))
+            .unwrap();
+        let (status, _, bytes) = body_bytes(conn.send(req).await).await;
+        let text = String::from_utf8_lossy(&bytes);
+        let what = format!("{method} {path} ({ct})");
+        assert_eq!(status.as_u16(), want, "{what}: {text}");
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+        assert_eq!((v["kind"].as_str(), v["code"].as_u64()), (Some("Status"), Some(want as u64)), "{what}: {text}");
+    }
+    // Nothing was stored, and nothing reached the super master.
+    assert_eq!(kubectl(&admin, &["get", "clusterroles,clusterrolebindings", "-o", "name"]).trim(), "");
+    assert!(upstream("clusterrole", None, &format!("vcproxy-cluster:{t}:a")).is_none());
 }
