@@ -33,18 +33,24 @@ impl Identity {
         &self.tenant.meta.name
     }
 
-    /// The user the super apiserver sees: `vcproxy:<tenant>:<user>`.
+    /// The user the super apiserver sees: `vcproxy:<tenant>:<user>`, or for one of
+    /// the tenant's service accounts (only ever reached by `--as`) its super name.
     pub fn impersonated_user(&self) -> String {
-        subjects::user_to_super(self.tenant_name(), &self.user)
+        let mapper = crate::namespaces::TenantMapper(self.tenant_name());
+        subjects::to_super("User", &self.user, &mapper)
+            .unwrap_or_else(|_| subjects::user_to_super(self.tenant_name(), &self.user))
     }
 
     /// The groups the super apiserver sees: the tenant's all-users group
     /// `vcproxy:tenant:<tenant>`, then each of the user's groups as
-    /// `vcproxy:group:<tenant>:<group>`, then the policy's levers.
+    /// `vcproxy:group:<tenant>:<group>` (a service account's
+    /// `system:serviceaccounts:<ns>` by its super namespace; the cluster-wide
+    /// `system:serviceaccounts` never), then the policy's levers.
     pub fn impersonated_groups(&self) -> Vec<String> {
         let tenant = self.tenant_name();
+        let mapper = crate::namespaces::TenantMapper(tenant);
         std::iter::once(subjects::all_users_group(tenant))
-            .chain(self.groups.iter().map(|g| subjects::group_to_super(tenant, g)))
+            .chain(self.groups.iter().filter_map(|g| subjects::to_super("Group", g, &mapper).ok()))
             .chain(self.allowed.iter().map(|lever| lever.group().to_string()))
             .collect()
     }

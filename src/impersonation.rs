@@ -6,7 +6,10 @@
 //! `vcproxy:group:<t>:dev`. The names are the tenant's own, so nobody outside
 //! the tenant can be reached: `system:` and `vcproxy:` names (the shared
 //! cluster's) are refused, and another tenant's users cannot be named at all
-//! (every name is prefixed with this tenant's). The inbound headers never reach the super
+//! (every name is prefixed with this tenant's). The tenant's own service
+//! accounts (`--as=system:serviceaccount:<ns>:<sa>`) are the one `system:` form
+//! allowed: they become that service account in the tenant's super namespace,
+//! with its groups. The inbound headers never reach the super
 //! apiserver (`upstream.rs` strips them).
 
 use http::HeaderMap;
@@ -22,6 +25,7 @@ const UID: &str = "impersonate-uid";
 const EXTRA_PREFIX: &str = "impersonate-extra-";
 /// Implied for every user; asking for it changes nothing.
 const ALL_USERS: &str = "system:authenticated";
+const SERVICE_ACCOUNTS: &str = "system:serviceaccounts";
 
 /// What the request asks to impersonate, if anything.
 #[derive(Debug, PartialEq, Eq)]
@@ -69,10 +73,18 @@ pub fn requested(headers: &HeaderMap) -> Result<Option<Requested>, ApiError> {
         ));
     }
     let user = users.into_iter().next().unwrap_or_default();
-    check_name("user", &user)?;
+    let service_account = crate::subjects::service_account_user(&user).map(|(ns, _)| ns.to_string());
+    if service_account.is_none() {
+        check_name("user", &user)?;
+    }
     let mut wanted = Vec::new();
     for group in groups {
-        if group == ALL_USERS {
+        // Implied for every user, and for a service account its own groups.
+        let implied = group == ALL_USERS
+            || service_account.as_ref().is_some_and(|ns| {
+                group == SERVICE_ACCOUNTS || group.strip_prefix(SERVICE_ACCOUNTS).and_then(|g| g.strip_prefix(':')) == Some(ns)
+            });
+        if implied {
             continue;
         }
         check_name("group", &group)?;
@@ -112,11 +124,22 @@ pub async fn apply(p: &Proxy, id: Identity, wanted: Option<Requested>) -> Result
         namespace: None,
         path: String::new(),
     };
-    p.authorizer.authorize(&p.upstream, &p.metrics, &id, &ask("users", &wanted.user)).await?;
+    let mut groups = Vec::new();
+    match crate::subjects::service_account_user(&wanted.user) {
+        // As kube-apiserver: impersonating a service account is `impersonate` on
+        // `serviceaccounts/<name>` in its namespace, and it has its groups.
+        Some((ns, sa)) => {
+            let attrs = Attributes { namespace: Some(ns.to_string()), ..ask("serviceaccounts", sa) };
+            p.authorizer.authorize(&p.upstream, &p.metrics, &id, &attrs).await?;
+            groups.extend([SERVICE_ACCOUNTS.to_string(), format!("{SERVICE_ACCOUNTS}:{ns}")]);
+        }
+        None => p.authorizer.authorize(&p.upstream, &p.metrics, &id, &ask("users", &wanted.user)).await?,
+    }
     for group in &wanted.groups {
         p.authorizer.authorize(&p.upstream, &p.metrics, &id, &ask("groups", group)).await?;
     }
-    Ok(Identity { user: wanted.user, groups: wanted.groups, ..id })
+    groups.extend(wanted.groups);
+    Ok(Identity { user: wanted.user, groups, ..id })
 }
 
 #[cfg(test)]
@@ -142,11 +165,20 @@ mod tests {
     }
 
     #[test]
+    fn the_tenants_service_accounts_may_be_impersonated_with_their_own_groups() {
+        let sa = "system:serviceaccount:ci:builder";
+        let h = headers(&[(USER, sa), (GROUP, "system:serviceaccounts"), (GROUP, "system:serviceaccounts:ci"), (GROUP, "dev")]);
+        assert_eq!(requested(&h).unwrap().unwrap(), Requested { user: sa.into(), groups: vec!["dev".into()] });
+    }
+
+    #[test]
     fn refuses_identities_outside_the_tenant_and_odd_requests() {
         for (h, code) in [
             (headers(&[(USER, "system:admin")]), 403),
             (headers(&[(USER, "SYSTEM:kube-scheduler")]), 403),
-            (headers(&[(USER, "system:serviceaccount:kube-system:default")]), 403),
+            (headers(&[(USER, "system:serviceaccount:kube-system")]), 403),
+            (headers(&[(USER, "system:serviceaccount:Not_A_Namespace:x")]), 403),
+            (headers(&[(USER, "system:serviceaccount:ci:x"), (GROUP, "system:serviceaccounts:other")]), 403),
             (headers(&[(USER, "bob"), (GROUP, "system:masters")]), 403),
             (headers(&[(USER, "vcproxy:other:admin")]), 403),
             (headers(&[(USER, "bob"), (GROUP, "vcproxy:tenant:other")]), 403),

@@ -104,6 +104,11 @@ pub fn to_virtual(kind: &str, name: &str, m: &dyn NamespaceMapper) -> Option<Str
 }
 
 /// `<namespace>:<name>` of a service-account user name.
+/// `(namespace, name)` of a service-account user name `system:serviceaccount:<ns>:<sa>`.
+pub fn service_account_user(user: &str) -> Option<(&str, &str)> {
+    service_account(user.strip_prefix(SERVICE_ACCOUNT_USER)?)
+}
+
 fn service_account(rest: &str) -> Option<(&str, &str)> {
     let (ns, sa) = rest.split_once(':')?;
     (crate::rewrite::is_dns1123_label(ns) && !sa.is_empty() && !sa.contains(':')).then_some((ns, sa))

@@ -104,6 +104,18 @@ fn cluster_roles_and_bindings_work_in_every_namespace_of_the_tenant() {
     let role_ref = kubectl(&admin, &["get", "rolebinding", "bob-reads", "-n", "apps", "-o", "jsonpath={.roleRef.name}"]);
     assert_eq!(role_ref, "pod-reader");
 
+    // A service account of the tenant, bound cluster-wide, reached with --as as on a real cluster.
+    kubectl(&admin, &["create", "serviceaccount", "ci", "-n", "apps"]);
+    kubectl(&admin, &["create", "clusterrolebinding", "ci-pods", "--clusterrole=pod-reader", "--serviceaccount=apps:ci"]);
+    let as_ci = "--as=system:serviceaccount:apps:ci";
+    eventually(&admin, &[as_ci, "get", "pods", "-n", "later"]);
+    forbidden(&admin, &[as_ci, "get", "secrets", "-n", "apps"]);
+    assert_eq!(can_i(&admin, &[as_ci, "list", "pods", "-n", "later"]), "yes");
+    let whoami = kubectl(&admin, &[as_ci, "auth", "whoami", "-o", "json"]);
+    assert!(whoami.contains("\"system:serviceaccount:apps:ci\"") && whoami.contains("\"system:serviceaccounts:apps\""), "{whoami}");
+    assert!(!whoami.contains(&format!("{t}--")), "super names in whoami: {whoami}");
+    forbidden(&alice, &[as_ci, "get", "pods", "-n", "apps"]);
+
     // Deleting the binding takes the rights away in every namespace.
     kubectl(&admin, &["delete", "clusterrolebinding", "alice-reads"]);
     until("alice lost pods", || !proxy().kubectl(&alice, &["get", "pods", "-n", "later"]).status.success());
