@@ -110,7 +110,11 @@ mod tests {
 
     fn admin() -> Vec<Value> {
         vec![
-            rule(&[""], &["pods", "pods/log", "secrets", "services"], &["get", "list", "watch", "create", "update", "delete"]),
+            rule(
+                &[""],
+                &["pods", "pods/log", "secrets", "services"],
+                &["get", "list", "watch", "create", "update", "delete"],
+            ),
             rule(&[""], &["resourcequotas"], &["get", "list", "watch"]),
             rule(&["apps"], &["deployments", "deployments/scale"], &["*"]),
         ]
@@ -120,8 +124,9 @@ mod tests {
     fn everything_means_admin_inside_a_namespace() {
         let part = namespace_part(&[rule(&["*"], &["*"], &["*"])], &admin(), |_| true);
         assert_eq!(part, admin());
-        assert!(!part.iter().any(|r| r["resources"].to_string().contains("resourcequotas")
-            && r["verbs"].to_string().contains("update")));
+        assert!(!part.iter().any(
+            |r| r["resources"].to_string().contains("resourcequotas") && r["verbs"].to_string().contains("update")
+        ));
     }
 
     #[test]
@@ -131,7 +136,10 @@ mod tests {
         let quota = rule(&[""], &["resourcequotas"], &["get", "update"]);
         assert_eq!(namespace_part(&[quota], &admin(), |_| true), vec![rule(&[""], &["resourcequotas"], &["get"])]);
         let scale = rule(&["apps"], &["*/scale"], &["update"]);
-        assert_eq!(namespace_part(&[scale], &admin(), |_| true), vec![rule(&["apps"], &["deployments/scale"], &["update"])]);
+        assert_eq!(
+            namespace_part(&[scale], &admin(), |_| true),
+            vec![rule(&["apps"], &["deployments/scale"], &["update"])]
+        );
         assert!(namespace_part(&[rule(&["batch"], &["jobs"], &["get"])], &admin(), |_| true).is_empty());
     }
 

@@ -133,7 +133,13 @@ fn writer(id: &Identity) -> (String, Vec<String>) {
 }
 
 /// May `id` create or update ClusterRole `name` with `rules`?
-pub async fn check_role(p: &Proxy, id: &Identity, name: &str, rules: &[Value], aggregation: bool) -> Result<(), ApiError> {
+pub async fn check_role(
+    p: &Proxy,
+    id: &Identity,
+    name: &str,
+    rules: &[Value],
+    aggregation: bool,
+) -> Result<(), ApiError> {
     let refused = |why: String| {
         ApiError::forbidden(format!(
             "clusterroles.{GROUP} {name:?} is forbidden: user {:?} is attempting to grant RBAC permissions not currently held{why}; \

@@ -144,9 +144,15 @@ async fn stored(store: &ObjectStore, resource: &str) -> Result<Vec<Value>, ApiEr
 }
 
 /// Upstream objects of kind `path` (a collection) labelled `label=tenant`, by (namespace, name).
-async fn upstream_of(p: &Proxy, path: &str, label: &str, tenant: &str) -> Result<BTreeMap<(String, String), Value>, ApiError> {
+async fn upstream_of(
+    p: &Proxy,
+    path: &str,
+    label: &str,
+    tenant: &str,
+) -> Result<BTreeMap<(String, String), Value>, ApiError> {
     let (status, body) =
-        proxy_json(&p.upstream, &p.metrics, Method::GET, &format!("{path}?labelSelector={label}%3D{tenant}"), None).await?;
+        proxy_json(&p.upstream, &p.metrics, Method::GET, &format!("{path}?labelSelector={label}%3D{tenant}"), None)
+            .await?;
     if status != StatusCode::OK {
         return Err(ApiError::bad_gateway(format!("listing {path}: {status}")));
     }
@@ -157,7 +163,10 @@ async fn upstream_of(p: &Proxy, path: &str, label: &str, tenant: &str) -> Result
         .flatten()
         .map(|o| {
             let m = &o["metadata"];
-            let key = (m["namespace"].as_str().unwrap_or_default().to_string(), m["name"].as_str().unwrap_or_default().to_string());
+            let key = (
+                m["namespace"].as_str().unwrap_or_default().to_string(),
+                m["name"].as_str().unwrap_or_default().to_string(),
+            );
             (key, o.clone())
         })
         .collect())
@@ -209,7 +218,8 @@ pub async fn reconcile(p: &Proxy, tenant: &str) -> Result<(), ApiError> {
         return Err(ApiError::service_unavailable("the namespace cache is still loading"));
     }
     let scope = cluster_scope_namespace(tenant);
-    let namespaces: Vec<String> = p.namespaces.of_tenant(tenant).iter().map(|ns| mapping::to_super(tenant, ns)).collect();
+    let namespaces: Vec<String> =
+        p.namespaces.of_tenant(tenant).iter().map(|ns| mapping::to_super(tenant, ns)).collect();
     let mut actual = upstream_of(p, &format!("{RBAC}/rolebindings"), BINDING_OF, tenant).await?;
     for binding in &bindings {
         let places = std::iter::once((scope.as_str(), true)).chain(namespaces.iter().map(|ns| (ns.as_str(), false)));
@@ -264,7 +274,8 @@ async fn aggregate(store: &ObjectStore, roles: &mut [Value]) {
 
 /// What the tenant's admins hold in each of its namespaces: the super master's `admin`.
 async fn ceiling_rules(p: &Proxy) -> Result<Vec<Value>, ApiError> {
-    let (status, body) = proxy_json(&p.upstream, &p.metrics, Method::GET, &format!("{RBAC}/clusterroles/admin"), None).await?;
+    let (status, body) =
+        proxy_json(&p.upstream, &p.metrics, Method::GET, &format!("{RBAC}/clusterroles/admin"), None).await?;
     if status != StatusCode::OK {
         return Err(ApiError::bad_gateway(format!("reading ClusterRole admin: {status}")));
     }
@@ -317,13 +328,20 @@ pub async fn keep_reconciling(p: Arc<Proxy>) {
 }
 
 /// The tenant is going: its upstream ClusterRoles (its RoleBindings go with its namespaces).
-pub async fn delete_all(upstream: &upstream::Upstream, metrics: &crate::metrics::Metrics, tenant: &str) -> Result<(), ApiError> {
+pub async fn delete_all(
+    upstream: &upstream::Upstream,
+    metrics: &crate::metrics::Metrics,
+    tenant: &str,
+) -> Result<(), ApiError> {
     let path = format!("{RBAC}/clusterroles?labelSelector={ROLE_OF}%3D{tenant}");
     let (status, body) = proxy_json(upstream, metrics, Method::DELETE, &path, None).await?;
     if status.is_success() {
         Ok(())
     } else {
-        Err(ApiError::bad_gateway(format!("deleting the tenant's ClusterRoles ({status}): {}", String::from_utf8_lossy(&body))))
+        Err(ApiError::bad_gateway(format!(
+            "deleting the tenant's ClusterRoles ({status}): {}",
+            String::from_utf8_lossy(&body)
+        )))
     }
 }
 
@@ -338,7 +356,8 @@ mod tests {
         assert!(!s.matches(&json!({"other": "true"})));
         assert!(selector(&json!({})).is_none(), "an empty selector would select every role");
         assert!(selector(&json!({"matchExpressions": [{"key": "a", "operator": "Bogus"}]})).is_none());
-        let e = selector(&json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]})).unwrap();
+        let e =
+            selector(&json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]})).unwrap();
         assert!(e.matches(&json!({"tier": "b"})) && !e.matches(&json!({"tier": "c"})));
     }
 

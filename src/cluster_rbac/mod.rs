@@ -56,8 +56,13 @@ pub fn served(group: &str, resource: &str) -> Option<Arc<Crd>> {
         return None;
     }
     match resource {
-        ROLES => Some(ROLE.get_or_init(|| kind("clusterrole", "ClusterRole", "Created At", ".metadata.creationTimestamp")).clone()),
-        BINDINGS => Some(BINDING.get_or_init(|| kind("clusterrolebinding", "ClusterRoleBinding", "Role", ".roleRef.name")).clone()),
+        ROLES => Some(
+            ROLE.get_or_init(|| kind("clusterrole", "ClusterRole", "Created At", ".metadata.creationTimestamp"))
+                .clone(),
+        ),
+        BINDINGS => Some(
+            BINDING.get_or_init(|| kind("clusterrolebinding", "ClusterRoleBinding", "Role", ".roleRef.name")).clone(),
+        ),
         _ => None,
     }
 }
@@ -162,10 +167,12 @@ pub async fn admit(
         }
     } else {
         validate_role(&name, obj)?;
-        let changed = existing.is_none_or(|old| old["rules"] != obj["rules"] || old["aggregationRule"] != obj["aggregationRule"]);
+        let changed =
+            existing.is_none_or(|old| old["rules"] != obj["rules"] || old["aggregationRule"] != obj["aggregationRule"]);
         if changed {
             let rules = obj["rules"].as_array().cloned().unwrap_or_default();
-            escalation::check_role(p, id, &name, &rules, obj.get("aggregationRule").is_some_and(|a| !a.is_null())).await?;
+            escalation::check_role(p, id, &name, &rules, obj.get("aggregationRule").is_some_and(|a| !a.is_null()))
+                .await?;
         }
     }
     Ok(())
@@ -199,7 +206,8 @@ fn validate_role(name: &str, obj: &mut Value) -> Result<(), ApiError> {
         }
         let mut lists = Vec::new();
         for f in ["verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"] {
-            let values = strings(&rule[f]).ok_or_else(|| bad(at(f), "Invalid value: must be a list of strings".into()))?;
+            let values =
+                strings(&rule[f]).ok_or_else(|| bad(at(f), "Invalid value: must be a list of strings".into()))?;
             lists.push(values.len());
         }
         let [verbs, groups, resources, _, urls] = lists[..] else { unreachable!() };
@@ -216,17 +224,25 @@ fn validate_role(name: &str, obj: &mut Value) -> Result<(), ApiError> {
             continue;
         }
         if groups == 0 {
-            return Err(bad(at("apiGroups"), "Required value: resource rules must supply at least one api group".into()));
+            return Err(bad(
+                at("apiGroups"),
+                "Required value: resource rules must supply at least one api group".into(),
+            ));
         }
         if resources == 0 {
-            return Err(bad(at("resources"), "Required value: resource rules must supply at least one resource".into()));
+            return Err(bad(
+                at("resources"),
+                "Required value: resource rules must supply at least one resource".into(),
+            ));
         }
     }
     match &obj["aggregationRule"] {
         Value::Null => {}
         Value::Object(a) => {
             let selectors = a.get("clusterRoleSelectors").and_then(Value::as_array);
-            if selectors.is_none_or(|s| s.is_empty() || s.iter().any(|s| crate::cluster_rbac::materialize::selector(s).is_none())) {
+            if selectors.is_none_or(|s| {
+                s.is_empty() || s.iter().any(|s| crate::cluster_rbac::materialize::selector(s).is_none())
+            }) {
                 return Err(bad(
                     "aggregationRule.clusterRoleSelectors".into(),
                     "Invalid value: must be a non-empty list of valid label selectors".into(),
@@ -244,10 +260,16 @@ fn validate_binding(tenant: &str, name: &str, obj: &mut Value, existing: Option<
     keep_only(obj, &["apiVersion", "kind", "metadata", "subjects", "roleRef"]);
     let role_ref = &obj["roleRef"];
     if role_ref["apiGroup"] != GROUP {
-        return Err(bad("roleRef.apiGroup".into(), format!("Unsupported value: {}: supported values: {GROUP:?}", role_ref["apiGroup"])));
+        return Err(bad(
+            "roleRef.apiGroup".into(),
+            format!("Unsupported value: {}: supported values: {GROUP:?}", role_ref["apiGroup"]),
+        ));
     }
     if role_ref["kind"] != "ClusterRole" {
-        return Err(bad("roleRef.kind".into(), format!("Unsupported value: {}: supported values: \"ClusterRole\"", role_ref["kind"])));
+        return Err(bad(
+            "roleRef.kind".into(),
+            format!("Unsupported value: {}: supported values: \"ClusterRole\"", role_ref["kind"]),
+        ));
     }
     let role = role_ref["name"].as_str().unwrap_or_default();
     if let Err(e) = validate_name(role) {
@@ -277,21 +299,31 @@ fn validate_binding(tenant: &str, name: &str, obj: &mut Value, existing: Option<
                     s["apiGroup"] = json!(GROUP);
                 }
                 if s["apiGroup"] != GROUP {
-                    return Err(bad(at("apiGroup"), format!("Unsupported value: {}: supported values: {GROUP:?}", s["apiGroup"])));
+                    return Err(bad(
+                        at("apiGroup"),
+                        format!("Unsupported value: {}: supported values: {GROUP:?}", s["apiGroup"]),
+                    ));
                 }
-                subjects::to_super(&kind, &subject_name, &mapper).map_err(|e| bad(at("name"), format!("Invalid value: {e}")))?;
+                subjects::to_super(&kind, &subject_name, &mapper)
+                    .map_err(|e| bad(at("name"), format!("Invalid value: {e}")))?;
             }
             "ServiceAccount" => {
                 let ns = s["namespace"].as_str().unwrap_or_default();
                 if !crate::rewrite::is_dns1123_label(ns) {
-                    return Err(bad(at("namespace"), format!("Invalid value: {ns:?}: a service account subject needs the namespace it is in")));
+                    return Err(bad(
+                        at("namespace"),
+                        format!("Invalid value: {ns:?}: a service account subject needs the namespace it is in"),
+                    ));
                 }
                 if !s["apiGroup"].as_str().unwrap_or_default().is_empty() {
                     return Err(bad(at("apiGroup"), "Unsupported value: supported values: \"\"".into()));
                 }
             }
             other => {
-                return Err(bad(at("kind"), format!("Unsupported value: {other:?}: supported values: \"ServiceAccount\", \"User\", \"Group\"")))
+                return Err(bad(
+                    at("kind"),
+                    format!("Unsupported value: {other:?}: supported values: \"ServiceAccount\", \"User\", \"Group\""),
+                ))
             }
         }
     }
@@ -378,7 +410,10 @@ mod tests {
             (json!([{"apiGroups": [""], "resources": ["pods"], "verbs": "get"}]), "rules[0].verbs"),
             (json!([{"resources": ["pods"], "verbs": ["get"]}]), "rules[0].apiGroups"),
             (json!([{"apiGroups": [""], "verbs": ["get"]}]), "rules[0].resources"),
-            (json!([{"apiGroups": [""], "resources": ["pods"], "nonResourceURLs": ["/x"], "verbs": ["get"]}]), "rules[0].nonResourceURLs"),
+            (
+                json!([{"apiGroups": [""], "resources": ["pods"], "nonResourceURLs": ["/x"], "verbs": ["get"]}]),
+                "rules[0].nonResourceURLs",
+            ),
         ] {
             let mut r = json!({"metadata": {"name": "r"}, "rules": rules});
             let e = validate_role("r", &mut r).unwrap_err();
@@ -391,10 +426,9 @@ mod tests {
 
     #[test]
     fn bindings_name_only_the_tenants_identities() {
-        let binding = |subjects: Value| {
-            json!({"metadata": {"name": "b"}, "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": "view"}, "subjects": subjects})
-        };
-        let mut ok = binding(json!([{"kind": "User", "name": "alice"}, {"kind": "Group", "name": "system:authenticated"},
+        let binding = |subjects: Value| json!({"metadata": {"name": "b"}, "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": "view"}, "subjects": subjects});
+        let mut ok =
+            binding(json!([{"kind": "User", "name": "alice"}, {"kind": "Group", "name": "system:authenticated"},
             {"kind": "ServiceAccount", "name": "default", "namespace": "default"}]));
         validate_binding("acme", "b", &mut ok, None).unwrap();
         assert_eq!(ok["subjects"][0]["apiGroup"], GROUP, "defaulted as kube-apiserver does");

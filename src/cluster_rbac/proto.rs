@@ -39,7 +39,9 @@ fn string_map(msg: &[u8], number: u32) -> Result<Map<String, Value>, ProtoError>
 fn metadata(object: &[u8]) -> Result<Value, ProtoError> {
     let mut m = Map::new();
     if let Some(meta) = protobuf::repeated(object, METADATA)?.pop() {
-        for (key, number) in [("name", META_NAME), ("generateName", META_GENERATE_NAME), ("resourceVersion", META_RESOURCE_VERSION)] {
+        for (key, number) in
+            [("name", META_NAME), ("generateName", META_GENERATE_NAME), ("resourceVersion", META_RESOURCE_VERSION)]
+        {
             if let Some(v) = string(meta, number)?.filter(|v| !v.is_empty()) {
                 m.insert(key.into(), json!(v));
             }
@@ -56,7 +58,9 @@ fn metadata(object: &[u8]) -> Result<Value, ProtoError> {
 
 fn rule(msg: &[u8]) -> Result<Value, ProtoError> {
     let mut r = Map::new();
-    for (key, number) in [("verbs", 1), ("apiGroups", 2), ("resources", 3), ("resourceNames", 4), ("nonResourceURLs", 5)] {
+    for (key, number) in
+        [("verbs", 1), ("apiGroups", 2), ("resources", 3), ("resourceNames", 4), ("nonResourceURLs", 5)]
+    {
         let values = strings(msg, number)?;
         if !values.is_empty() || key == "verbs" {
             r.insert(key.into(), Value::Array(values));
@@ -95,7 +99,8 @@ fn cluster_role_binding(object: &[u8]) -> Result<Value, ProtoError> {
     let subjects = protobuf::repeated(object, 2)?
         .into_iter()
         .map(|s| {
-            let mut subject = json!({"kind": string(s, 1)?, "apiGroup": string(s, 2)?.unwrap_or_default(), "name": string(s, 3)?});
+            let mut subject =
+                json!({"kind": string(s, 1)?, "apiGroup": string(s, 2)?.unwrap_or_default(), "name": string(s, 3)?});
             if let Some(ns) = string(s, 4)?.filter(|ns| !ns.is_empty()) {
                 subject["namespace"] = json!(ns);
             }

@@ -64,7 +64,8 @@ fn cluster_roles_and_bindings_work_in_every_namespace_of_the_tenant() {
     // kubectl's typed commands (protobuf bodies).
     kubectl(&admin, &["create", "clusterrole", "pod-reader", "--verb=get,list,watch", "--resource=pods"]);
     kubectl(&admin, &["create", "clusterrolebinding", "alice-reads", "--clusterrole=pod-reader", "--user=alice"]);
-    let role: Value = serde_json::from_str(&kubectl(&admin, &["get", "clusterrole", "pod-reader", "-o", "json"])).unwrap();
+    let role: Value =
+        serde_json::from_str(&kubectl(&admin, &["get", "clusterrole", "pod-reader", "-o", "json"])).unwrap();
     assert_eq!(role["rules"][0]["resources"], serde_json::json!(["pods"]), "{role}");
     let binding: Value =
         serde_json::from_str(&kubectl(&admin, &["get", "clusterrolebinding", "alice-reads", "-o", "json"])).unwrap();
@@ -101,18 +102,25 @@ fn cluster_roles_and_bindings_work_in_every_namespace_of_the_tenant() {
     let bob = user_kubeconfig(p, &t, "bob", &[]);
     eventually(&bob, &["get", "pods", "-n", "apps"]);
     forbidden(&bob, &["get", "pods", "-n", "later"]);
-    let role_ref = kubectl(&admin, &["get", "rolebinding", "bob-reads", "-n", "apps", "-o", "jsonpath={.roleRef.name}"]);
+    let role_ref =
+        kubectl(&admin, &["get", "rolebinding", "bob-reads", "-n", "apps", "-o", "jsonpath={.roleRef.name}"]);
     assert_eq!(role_ref, "pod-reader");
 
     // A service account of the tenant, bound cluster-wide, reached with --as as on a real cluster.
     kubectl(&admin, &["create", "serviceaccount", "ci", "-n", "apps"]);
-    kubectl(&admin, &["create", "clusterrolebinding", "ci-pods", "--clusterrole=pod-reader", "--serviceaccount=apps:ci"]);
+    kubectl(
+        &admin,
+        &["create", "clusterrolebinding", "ci-pods", "--clusterrole=pod-reader", "--serviceaccount=apps:ci"],
+    );
     let as_ci = "--as=system:serviceaccount:apps:ci";
     eventually(&admin, &[as_ci, "get", "pods", "-n", "later"]);
     forbidden(&admin, &[as_ci, "get", "secrets", "-n", "apps"]);
     assert_eq!(can_i(&admin, &[as_ci, "list", "pods", "-n", "later"]), "yes");
     let whoami = kubectl(&admin, &[as_ci, "auth", "whoami", "-o", "json"]);
-    assert!(whoami.contains("\"system:serviceaccount:apps:ci\"") && whoami.contains("\"system:serviceaccounts:apps\""), "{whoami}");
+    assert!(
+        whoami.contains("\"system:serviceaccount:apps:ci\"") && whoami.contains("\"system:serviceaccounts:apps\""),
+        "{whoami}"
+    );
     assert!(!whoami.contains(&format!("{t}--")), "super names in whoami: {whoami}");
     forbidden(&alice, &[as_ci, "get", "pods", "-n", "apps"]);
 
@@ -132,7 +140,16 @@ fn escalation_is_refused_and_grants_stay_inside_the_tenant() {
     let carol = user_kubeconfig(p, &t, "carol", &[]);
 
     // carol may manage cluster RBAC (but not escalate or bind: `*` would include them) and read pods.
-    kubectl(&admin, &["create", "clusterrole", "rbac-manager", "--verb=get,list,watch,create,update,patch,delete", "--resource=clusterroles,clusterrolebindings"]);
+    kubectl(
+        &admin,
+        &[
+            "create",
+            "clusterrole",
+            "rbac-manager",
+            "--verb=get,list,watch,create,update,patch,delete",
+            "--resource=clusterroles,clusterrolebindings",
+        ],
+    );
     kubectl(&admin, &["create", "clusterrole", "pod-reader", "--verb=get,list", "--resource=pods"]);
     kubectl(&admin, &["create", "clusterrolebinding", "carol-rbac", "--clusterrole=rbac-manager", "--user=carol"]);
     kubectl(&admin, &["create", "clusterrolebinding", "carol-pods", "--clusterrole=pod-reader", "--user=carol"]);
@@ -147,8 +164,17 @@ fn escalation_is_refused_and_grants_stay_inside_the_tenant() {
     kubectl(&carol, &["create", "clusterrolebinding", "dave-pods", "--clusterrole=pods-too", "--user=dave"]);
     forbidden(&carol, &["create", "clusterrole", "agg", "--aggregation-rule=x=y"]);
     // Editing a role she can write to rules she does not hold is an escalation too.
-    let err = forbidden(&carol, &["patch", "clusterrole", "pods-too", "--type=merge", "-p",
-        r#"{"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}"#]);
+    let err = forbidden(
+        &carol,
+        &[
+            "patch",
+            "clusterrole",
+            "pods-too",
+            "--type=merge",
+            "-p",
+            r#"{"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}"#,
+        ],
+    );
     assert!(err.contains("not currently held"), "{err}");
 
     // The tenant's admins hold everything at the tenant's cluster scope, but a
@@ -199,11 +225,20 @@ async fn malformed_cluster_rbac_is_refused_with_a_status() {
     let token = crate::token_of(&admin);
     let mut conn = connect(p.url(), &p.ca_file(), &[b"h2"]).await;
     let rbac = "/apis/rbac.authorization.k8s.io/v1";
-    let role = |name: &str| format!(r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{{"name":"{name}"}},"rules":[]}}"#);
-    let binding = |subject: &str| format!(
-        r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{{"name":"b"}},"roleRef":{{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"}},"subjects":[{subject}]}}"#
+    let role = |name: &str| {
+        format!(
+            r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{{"name":"{name}"}},"rules":[]}}"#
+        )
+    };
+    let binding = |subject: &str| {
+        format!(
+            r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{{"name":"b"}},"roleRef":{{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"}},"subjects":[{subject}]}}"#
+        )
+    };
+    let huge = format!(
+        r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{{"name":"big","annotations":{{"x":"{}"}}}}}}"#,
+        "x".repeat(2 << 20)
     );
-    let huge = format!(r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{{"name":"big","annotations":{{"x":"{}"}}}}}}"#, "x".repeat(2 << 20));
     let cases: Vec<(Method, String, &str, String, u16)> = vec![
         (Method::POST, format!("{rbac}/clusterroles"), "application/json", "{not json".into(), 400),
         (Method::POST, format!("{rbac}/clusterroles"), "application/vnd.kubernetes.protobuf", "k8s\0\x0a\x7f".into(), 400),
@@ -217,6 +252,13 @@ async fn malformed_cluster_rbac_is_refused_with_a_status() {
         (Method::GET, format!("{rbac}/clusterroles/..%2Fclusterrolebindings"), "application/json", String::new(), 400),
         (Method::GET, format!("{rbac}/namespaces/default/clusterroles"), "application/json", String::new(), 404),
         (Method::GET, format!("{rbac}/clusterroles/system:node"), "application/json", String::new(), 404),
+        // Rules reviews name only the tenant's namespaces.
+        (Method::POST, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews".into(), "application/json",
+            r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{"namespace":"kube-system"}}"#.into(), 404),
+        (Method::POST, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews".into(), "application/json",
+            format!(r#"{{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{{"namespace":"vcproxy-cluster-{t}"}}}}"#), 404),
+        (Method::POST, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews".into(), "application/json",
+            r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{}}"#.into(), 400),
     ];
     for (method, path, ct, body, want) in cases {
         let req = Request::builder()
