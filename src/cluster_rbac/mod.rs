@@ -36,7 +36,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{json, Value};
 
 use crate::authn::Identity;
-use crate::crd::index::{Crd, Version};
+use crate::crd::index::Crd;
 use crate::error::ApiError;
 use crate::subjects;
 
@@ -68,29 +68,9 @@ pub fn served(group: &str, resource: &str) -> Option<Arc<Crd>> {
 }
 
 fn kind(singular: &str, kind: &str, column: &str, json_path: &str) -> Arc<Crd> {
-    let plural = format!("{singular}s");
     let column_type = if column == "Role" { "string" } else { "date" };
-    Arc::new(Crd {
-        name: format!("{plural}.{GROUP}"),
-        group: GROUP.into(),
-        plural,
-        singular: singular.into(),
-        kind: kind.into(),
-        list_kind: format!("{kind}List"),
-        short_names: vec![],
-        categories: vec![],
-        namespaced: false,
-        versions: vec![Version {
-            name: "v1".into(),
-            served: true,
-            storage: true,
-            schema: Value::Null,
-            status_subresource: false,
-            scale: None,
-            columns: vec![json!({"name": column, "type": column_type, "jsonPath": json_path})],
-        }],
-        object: Value::Null,
-    })
+    let columns = vec![json!({"name": column, "type": column_type, "jsonPath": json_path})];
+    Arc::new(Crd::built_in(GROUP, singular, kind, false, columns))
 }
 
 pub fn is_served(crd: &Crd) -> bool {

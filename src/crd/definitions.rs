@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
 
-use super::index::{Crd, Version};
+use super::index::Crd;
 use super::{definition, schema};
 use crate::error::ApiError;
 use crate::stack::Proxy;
@@ -23,27 +23,11 @@ pub const RESOURCE: &str = "customresourcedefinitions";
 pub fn crd_of_crds() -> Arc<Crd> {
     static CRD: OnceLock<Arc<Crd>> = OnceLock::new();
     CRD.get_or_init(|| {
-        Arc::new(Crd {
-            name: format!("{RESOURCE}.{GROUP}"),
-            group: GROUP.into(),
-            plural: RESOURCE.into(),
-            singular: "customresourcedefinition".into(),
-            kind: "CustomResourceDefinition".into(),
-            list_kind: "CustomResourceDefinitionList".into(),
-            short_names: vec!["crd".into(), "crds".into()],
-            categories: vec!["api-extensions".into()],
-            namespaced: false,
-            versions: vec![Version {
-                name: "v1".into(),
-                served: true,
-                storage: true,
-                schema: Value::Null,
-                status_subresource: true,
-                scale: None,
-                columns: vec![json!({"name": "Created At", "type": "date", "jsonPath": ".metadata.creationTimestamp"})],
-            }],
-            object: Value::Null,
-        })
+        let columns = vec![json!({"name": "Created At", "type": "date", "jsonPath": ".metadata.creationTimestamp"})];
+        let mut crd = Crd::built_in(GROUP, "customresourcedefinition", "CustomResourceDefinition", true, columns);
+        crd.short_names = vec!["crd".into(), "crds".into()];
+        crd.categories = vec!["api-extensions".into()];
+        Arc::new(crd)
     })
     .clone()
 }

@@ -43,6 +43,34 @@ pub struct Crd {
 }
 
 impl Crd {
+    /// A kind vcproxy stores and serves itself as if it were a CRD (CRDs
+    /// themselves, the tenant's ClusterRoles and ClusterRoleBindings): cluster-scoped,
+    /// `v1` only, no schema; plural `<singular>s`.
+    pub fn built_in(group: &str, singular: &str, kind: &str, status_subresource: bool, columns: Vec<Value>) -> Crd {
+        let plural = format!("{singular}s");
+        Crd {
+            name: format!("{plural}.{group}"),
+            group: group.into(),
+            plural,
+            singular: singular.into(),
+            kind: kind.into(),
+            list_kind: format!("{kind}List"),
+            short_names: vec![],
+            categories: vec![],
+            namespaced: false,
+            versions: vec![Version {
+                name: "v1".into(),
+                served: true,
+                storage: true,
+                schema: Value::Null,
+                status_subresource,
+                scale: None,
+                columns,
+            }],
+            object: Value::Null,
+        }
+    }
+
     pub fn from_object(obj: &Value) -> Option<Crd> {
         let spec = &obj["spec"];
         let names = &spec["names"];
