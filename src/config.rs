@@ -20,6 +20,8 @@ pub struct Config {
     pub tenancy: TenancyConfig,
     /// The fairness policy file (`policies/*.toml`), hot-reloaded; None = defaults.
     pub policy_file: Option<PathBuf>,
+    /// Connection, header, stream, body and duration limits of the tenant listener.
+    pub limits: crate::limits::Limits,
 }
 
 /// What every tenant's virtual cluster looks like, until per-tenant policies
@@ -107,6 +109,59 @@ struct RawConfig {
     tenancy: Option<RawTenancy>,
     #[serde(default)]
     policy: Option<RawPolicyRef>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    max_streams_per_connection: Option<u32>,
+    max_pending_reset_streams: Option<usize>,
+    tls_handshake_seconds: Option<u64>,
+    header_read_seconds: Option<u64>,
+    max_body_bytes: Option<usize>,
+    max_request_seconds: Option<u64>,
+}
+
+impl RawLimits {
+    fn validate(self) -> anyhow::Result<crate::limits::Limits> {
+        let d = crate::limits::Limits::default();
+        let positive = |name: &str, v: Option<u64>, default: u64| -> anyhow::Result<u64> {
+            match v {
+                Some(0) => bail!("limits.{name} must be at least 1"),
+                Some(v) => Ok(v),
+                None => Ok(default),
+            }
+        };
+        let secs = |name: &str, v: Option<u64>, default: std::time::Duration| {
+            positive(name, v, default.as_secs()).map(std::time::Duration::from_secs)
+        };
+        let limits = crate::limits::Limits {
+            max_connections: positive("max_connections", self.max_connections.map(|v| v as u64), d.max_connections as u64)? as usize,
+            max_connections_per_ip: positive("max_connections_per_ip", self.max_connections_per_ip.map(|v| v as u64), d.max_connections_per_ip as u64)? as usize,
+            max_header_bytes: positive("max_header_bytes", self.max_header_bytes.map(|v| v as u64), d.max_header_bytes as u64)? as usize,
+            max_headers: positive("max_headers", self.max_headers.map(|v| v as u64), d.max_headers as u64)? as usize,
+            max_streams_per_connection: positive("max_streams_per_connection", self.max_streams_per_connection.map(u64::from), d.max_streams_per_connection.into())? as u32,
+            max_pending_reset_streams: positive("max_pending_reset_streams", self.max_pending_reset_streams.map(|v| v as u64), d.max_pending_reset_streams as u64)? as usize,
+            tls_handshake: secs("tls_handshake_seconds", self.tls_handshake_seconds, d.tls_handshake)?,
+            header_read: secs("header_read_seconds", self.header_read_seconds, d.header_read)?,
+            max_body_bytes: positive("max_body_bytes", self.max_body_bytes.map(|v| v as u64), d.max_body_bytes as u64)? as usize,
+            max_request: secs("max_request_seconds", self.max_request_seconds, d.max_request)?,
+        };
+        // hyper needs room for one read buffer of at least 8 KiB.
+        if limits.max_header_bytes < 8192 {
+            bail!("limits.max_header_bytes must be at least 8192");
+        }
+        if limits.max_connections_per_ip > limits.max_connections {
+            bail!("limits.max_connections_per_ip cannot be more than limits.max_connections");
+        }
+        Ok(limits)
+    }
 }
 
 #[derive(Deserialize)]
@@ -214,6 +269,7 @@ impl Config {
         }
 
         Ok(Config {
+            limits: raw.limits.unwrap_or_default().validate()?,
             tenancy,
             policy_file: raw.policy.map(|p| resolve(p.file)),
             server: ServerConfig {

@@ -151,6 +151,12 @@ pub async fn forward(p: &Proxy, req: Request<Incoming>, plan: Plan<'_>) -> Resul
             return Ok(media::vetted(Response::from_parts(parts, body::boxed(upstream_body)), Vetted::Opaque));
         }
         (_, "application/json") => {}
+        // kube-apiserver's own deadline (`?timeout=`, `--request-timeout`) answers in plain text.
+        (_, _) if parts.status == http::StatusCode::GATEWAY_TIMEOUT => {
+            return Err(ApiError::timeout(
+                "the super apiserver did not complete the request within its timeout; retry, or ask for less (?limit=)",
+            ));
+        }
         (_, other) => {
             tracing::error!(
                 content_type = other,

@@ -52,6 +52,7 @@ pub mod impersonation;
 pub mod flowcontrol;
 pub mod forward;
 pub mod kubeconfig;
+pub mod limits;
 pub mod mapping;
 pub mod media;
 pub mod metrics;

@@ -19,6 +19,8 @@ pub struct Metrics {
     /// 1 while the policy file in force is the one on disk, 0 after a refused reload.
     pub policy_valid: IntGauge,
     pub policy_reloads: IntCounterVec,
+    /// Tenant connections closed on arrival by `limits.max_connections[_per_ip]`.
+    pub connections_refused: prometheus::IntCounter,
 }
 
 /// Flow-control metrics, named and labelled like API Priority and Fairness'.
@@ -162,6 +164,12 @@ impl Metrics {
         .unwrap();
         registry.register(Box::new(policy_valid.clone())).unwrap();
         registry.register(Box::new(policy_reloads.clone())).unwrap();
+        let connections_refused = prometheus::IntCounter::new(
+            "vcproxy_connections_refused_total",
+            "Tenant connections closed on arrival because a connection limit was reached.",
+        )
+        .unwrap();
+        registry.register(Box::new(connections_refused.clone())).unwrap();
         Metrics {
             registry,
             requests,
@@ -171,6 +179,7 @@ impl Metrics {
             flow,
             policy_valid,
             policy_reloads,
+            connections_refused,
         }
     }
 

@@ -25,6 +25,7 @@ use crate::body::{self, ProxyBody};
 use crate::config::Config;
 use crate::discovery::Scopes;
 use crate::flowcontrol::{FlowControl, MonotonicClock};
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::namespaces::cache::NamespaceCache;
 use crate::policy::PolicyHandle;
@@ -32,8 +33,6 @@ use crate::stack::Proxy;
 use crate::tenants::{Registry, Store};
 use crate::upstream::Upstream;
 
-/// Upper bound on a client's TLS handshake, so idle sockets cannot pile up.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let pki = crate::tls::ensure_serving_pki(&config)?;
@@ -96,6 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         continue_tokens,
         refusals: refusals.clone(),
         authorizer: Default::default(),
+        limits: config.limits.clone(),
         cluster_rbac: Default::default(),
         upstream_objects_ready,
         draining: AtomicBool::new(false),
@@ -177,13 +177,20 @@ async fn shutdown_signal() {
     }
 }
 
-fn connection_builder() -> auto::Builder<TokioExecutor> {
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(1000)
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(limits.max_pending_reset_streams)
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20));
     builder
@@ -197,7 +204,9 @@ async fn accept_tenants(
 ) -> GracefulShutdown {
     // Tracks every connection; handed back when accepting stops, to drain them.
     let graceful = GracefulShutdown::new();
-    let builder = Arc::new(connection_builder());
+    let builder = Arc::new(connection_builder(&proxy.limits));
+    let connections = crate::limits::Connections::new(&proxy.limits);
+    let handshake_timeout = proxy.limits.tls_handshake;
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -210,13 +219,20 @@ async fn accept_tenants(
             },
             _ = stop.changed() => return graceful,
         };
+        // Past the connection limits a socket is closed at once, before it costs a handshake.
+        let Some(slot) = connections.admit(peer.ip()) else {
+            tracing::debug!(%peer, open = connections.open(), "connection refused: limits.max_connections[_per_ip]");
+            proxy.metrics.connections_refused.inc();
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let proxy = proxy.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let _slot = slot;
+            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
@@ -253,7 +269,7 @@ async fn serve_admin(
                 let flow = flow.clone();
                 async move { Ok::<_, std::convert::Infallible>(admin_response(&req, &metrics, &registry, &flow)) }
             });
-            let _ = connection_builder().serve_connection(TokioIo::new(tcp), service).await;
+            let _ = connection_builder(&Limits::default()).serve_connection(TokioIo::new(tcp), service).await;
         });
     }
 }

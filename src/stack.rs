@@ -63,6 +63,8 @@ pub struct Proxy {
     pub refusals: Arc<crate::refusals::Refusals>,
     /// Access reviews for what vcproxy serves itself.
     pub authorizer: crate::authz::Authorizer,
+    /// The front door's limits (connections are counted in `server.rs`).
+    pub limits: crate::limits::Limits,
     /// Serialises the upstream reconciles of each tenant's ClusterRoles and bindings.
     pub cluster_rbac: crate::cluster_rbac::materialize::Reconciler,
     /// Set once the RBAC and admission policies vcproxy applies upstream are in place.
@@ -159,6 +161,8 @@ impl Proxy {
 
         let info = request_info::parse(req.method(), rest, req.uri().query())
             .map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))?;
+        crate::limits::check_declared_body(req.headers(), self.limits.max_body_bytes)?;
+        let deadline = crate::limits::request_deadline(&info, self.limits.max_request)?;
         // `kubectl --as`: malformed or out-of-tenant impersonation is refused here; whether
         // the tenant's RBAC allows it is asked once the request holds its seats.
         let impersonate = crate::impersonation::requested(req.headers())?;
@@ -175,19 +179,27 @@ impl Proxy {
         // Flow control: wait for this tenant's fair share of upstream seats (or
         // get a 429). The ticket rides in the response body and is released
         // when the body ends or the client goes away.
-        let ticket = self.admission.admit(identity.tenant_name(), &info, policy.limits(identity.tenant_name())).await?;
-        // Boxed so a request waiting in the fair queue holds only the state above (~1 KB, was
-        // ~20 KB with the route inline): 20,000 queued watches are 20 MB, not 400 MB. The
-        // route's state (~8 KB; the CRD store and namespace branches are boxed apart) is
-        // allocated once the request is admitted.
-        let response = Box::pin(async {
-            let identity = crate::impersonation::apply(self, identity, impersonate).await?;
-            if identity.user != log.user {
-                log.user = format!("{} (as {})", log.user, identity.user);
-            }
-            self.route(req, &info, &identity).await
-        })
-        .await?;
+        let admitted = async {
+            let ticket = self.admission.admit(identity.tenant_name(), &info, policy.limits(identity.tenant_name())).await?;
+            // Boxed so a request waiting in the fair queue holds only the state above (~1 KB, was
+            // ~20 KB with the route inline): 20,000 queued watches are 20 MB, not 400 MB. The
+            // route's state (~8 KB; the CRD store and namespace branches are boxed apart) is
+            // allocated once the request is admitted.
+            let response = Box::pin(async {
+                let identity = crate::impersonation::apply(self, identity, impersonate).await?;
+                if identity.user != log.user {
+                    log.user = format!("{} (as {})", log.user, identity.user);
+                }
+                self.route(req, &info, &identity).await
+            })
+            .await?;
+            Ok::<_, ApiError>((ticket, response))
+        };
+        // A request that is not long-running ends by its deadline (waiting in the queue included).
+        let (ticket, response) = match deadline {
+            Some(d) => tokio::time::timeout(d, admitted).await.map_err(|_| crate::limits::deadline_passed(d))??,
+            None => admitted.await?,
+        };
         let in_memory = response.extensions().get::<body::InMemory>().is_some();
         Ok(response.map(|body| self.admission.attach(ticket, body, in_memory)))
     }

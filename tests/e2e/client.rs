@@ -29,6 +29,28 @@ enum Sender {
 }
 
 pub async fn connect(url: &str, ca_file: &Path, alpn: &[&[u8]]) -> Conn {
+    let tls = tls(url, ca_file, alpn).await.expect("TLS handshake with vcproxy");
+    let negotiated = tls.get_ref().1.alpn_protocol().map(|p| p.to_vec());
+    let io = TokioIo::new(tls);
+    let send = if negotiated.as_deref() == Some(b"h2") {
+        let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.unwrap();
+        tokio::spawn(conn);
+        Sender::H2(send)
+    } else {
+        let (send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(conn);
+        Sender::H1(send)
+    };
+    Conn { negotiated, send }
+}
+
+/// A TLS connection to vcproxy trusting `ca_file` and offering `alpn`, for tests that speak
+/// the protocol by hand; Err if the handshake fails.
+pub async fn tls(
+    url: &str,
+    ca_file: &Path,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let uri: http::Uri = url.parse().unwrap();
     let host = uri.host().unwrap().to_string();
     let port = uri.port_u16().unwrap();
@@ -44,22 +66,7 @@ pub async fn connect(url: &str, ca_file: &Path, alpn: &[&[u8]]) -> Conn {
         .with_no_client_auth();
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(ServerName::try_from(host.clone()).unwrap(), tcp)
-        .await
-        .expect("TLS handshake with vcproxy");
-    let negotiated = tls.get_ref().1.alpn_protocol().map(|p| p.to_vec());
-    let io = TokioIo::new(tls);
-    let send = if negotiated.as_deref() == Some(b"h2") {
-        let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.unwrap();
-        tokio::spawn(conn);
-        Sender::H2(send)
-    } else {
-        let (send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
-        tokio::spawn(conn);
-        Sender::H1(send)
-    };
-    Conn { negotiated, send }
+    tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(ServerName::try_from(host.clone()).unwrap(), tcp).await
 }
 
 impl Conn {

@@ -11,6 +11,7 @@ mod fairness;
 mod frontdoor;
 mod guardrails;
 mod hostile;
+mod limits;
 mod oidc;
 mod rbac_subjects;
 mod registry;
