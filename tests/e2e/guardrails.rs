@@ -181,7 +181,8 @@ async fn forged_allowance_headers_open_no_lever() {
     // impersonation, before the request goes anywhere.
     for (name, value, want_status, want_text) in [
         ("impersonate-group", "vcproxy:allow:node-name", 400, "requires Impersonate-User"),
-        ("impersonate-user", "system:serviceaccount:kube-system:replicaset-controller", 403, "cannot impersonate"),
+        // The tenant's own service account of that name (its kube-system), which holds nothing.
+        ("impersonate-user", "system:serviceaccount:kube-system:replicaset-controller", 403, "cannot create resource"),
         ("impersonate-group", "system:masters", 400, "requires Impersonate-User"),
         ("x-remote-group", "vcproxy:allow:node-name", 403, "node-name"),
     ] {
