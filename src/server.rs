@@ -33,7 +33,6 @@ use crate::stack::Proxy;
 use crate::tenants::{Registry, Store};
 use crate::upstream::Upstream;
 
-
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let pki = crate::tls::ensure_serving_pki(&config)?;
     let acceptor = TlsAcceptor::from(Arc::new(crate::tls::server_config(&pki)?));

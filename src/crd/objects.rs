@@ -603,13 +603,19 @@ async fn create(p: &Proxy, t: &Target<'_>, mut obj: Value) -> Result<Value, ApiE
         return Ok(obj);
     }
     let created = t.store.create(&key(t, &name)?, obj).await.map_err(|e| store_error(e, t, &name))?;
+    stored(p, t, &name, Some(&created)).await;
+    Ok(present(t, created))
+}
+
+/// After the store took a write (`Some(object)`) or a delete (`None`): what the
+/// kinds vcproxy serves itself need to know (the CRD index; the tenant's RBAC upstream).
+async fn stored(p: &Proxy, t: &Target<'_>, name: &str, object: Option<&Value>) {
     if definitions::is_definitions(&t.crd) {
-        p.crds.observe(t.tenant, &name, Some(&created));
+        p.crds.observe(t.tenant, name, object);
     }
     if cluster_rbac::is_served(&t.crd) {
         cluster_rbac::materialize::changed(p, t.tenant).await;
     }
-    Ok(present(t, created))
 }
 
 /// Update, update of /status, or patch: read, compute, compare-and-swap; retried
@@ -669,9 +675,7 @@ async fn write(
             }
             return match t.store.delete(&k, Some(current_rv)).await {
                 Ok(last) => {
-                    if definitions::is_definitions(&t.crd) {
-                        p.crds.observe(t.tenant, &name, None);
-                    }
+                    stored(p, t, &name, None).await;
                     Ok(present(t, last))
                 }
                 Err(StoreError::Conflict) if expected_rv.is_none() => continue,
@@ -680,12 +684,7 @@ async fn write(
         }
         match t.store.update(&k, next, Some(current_rv)).await {
             Ok(updated) => {
-                if definitions::is_definitions(&t.crd) {
-                    p.crds.observe(t.tenant, &name, Some(&updated));
-                }
-                if cluster_rbac::is_served(&t.crd) {
-                    cluster_rbac::materialize::changed(p, t.tenant).await;
-                }
+                stored(p, t, &name, Some(&updated)).await;
                 return Ok(present(t, updated));
             }
             Err(StoreError::Conflict) if expected_rv.is_none() => continue,
@@ -839,12 +838,7 @@ async fn delete(p: &Proxy, t: &Target<'_>, name: &str, precondition: Option<i64>
         }
         match t.store.delete(&k, Some(rv)).await {
             Ok(last) => {
-                if definitions::is_definitions(&t.crd) {
-                    p.crds.observe(t.tenant, name, None);
-                }
-                if cluster_rbac::is_served(&t.crd) {
-                    cluster_rbac::materialize::changed(p, t.tenant).await;
-                }
+                stored(p, t, name, None).await;
                 return Ok(present(t, last));
             }
             Err(StoreError::Conflict) if precondition.is_none() => continue,
