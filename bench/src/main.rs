@@ -12,6 +12,8 @@
 //!   per watch, event delivery added vs a direct watch, quiet tenants' GET latency.
 //! - `crd` ([`crdbench`]) — custom resources of a tenant CRD through vcproxy vs the same CRD in
 //!   kube-apiserver: create/get/list throughput and latency, watch event latency.
+//! - `soak` ([`soak`]) — tenant churn, watch churn and a noisy neighbour together for a long
+//!   time (default 30 min, not in CI): vcproxy's RSS and open fds over time, flat after warm-up?
 //! - `run SCENARIO` ([`harness`]) — the multi-tenant load-test harness: vcproxy's fair queuing
 //!   vs kube-apiserver's API Priority and Fairness on the same load.
 //!
@@ -27,6 +29,7 @@ mod latency;
 mod measure;
 mod report;
 mod rewrite;
+mod soak;
 mod stats;
 mod watches;
 
@@ -99,6 +102,14 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Tenant churn, watch churn and a noisy neighbour together for --duration (30m): vcproxy's
+    /// RSS and open fds over time with an SVG plot, and whether they stay flat after warm-up.
+    Soak {
+        #[command(flatten)]
+        args: soak::SoakArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Load-test harness: run a multi-tenant scenario (noisy-neighbour, weighted-shares,
     /// list-storm, slow-readers, watch-storm) against vcproxy and/or the apiserver with APF, and
     /// report fairness, per-tenant latency and 429s with SVG plots.
@@ -138,6 +149,13 @@ fn main() -> anyhow::Result<()> {
         Command::Crd { args, common } => {
             let info = report::RunInfo::new("crd");
             (info, common, crdbench::run(args)?)
+        }
+        Command::Soak { args, common } => {
+            let info = report::RunInfo::new("soak");
+            // The plots go next to report.json, so soak needs the directory up front.
+            let out = common.out.clone().unwrap_or_else(|| info.default_out_dir());
+            let report = soak::run(args, &out)?;
+            (info, common, report)
         }
         Command::Run { .. } => unreachable!("handled above"),
     };

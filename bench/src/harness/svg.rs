@@ -10,6 +10,19 @@ fn esc(s: &str) -> String {
 
 /// A line chart: `series` is (name, value per second).
 pub fn line_chart(title: &str, y_label: &str, series: &[(String, Vec<f64>)]) -> String {
+    line_chart_on(title, y_label, series, &Axis { x_step: 1.0, x_label: "seconds".into(), shade_until: None })
+}
+
+/// The x axis of [`line_chart_on`]: what one sample index is worth, its unit, and an optional
+/// shaded span from the start (e.g. a warm-up) up to a sample index, with a label.
+pub struct Axis {
+    pub x_step: f64,
+    pub x_label: String,
+    pub shade_until: Option<(usize, String)>,
+}
+
+/// [`line_chart`] with sample `i` at `i * axis.x_step` on the x axis.
+pub fn line_chart_on(title: &str, y_label: &str, series: &[(String, Vec<f64>)], axis: &Axis) -> String {
     let (w, h) = (760.0, 360.0);
     let (l, r, t, b) = (64.0, 150.0, 36.0, 44.0);
     let pw = w - l - r;
@@ -41,11 +54,30 @@ pub fn line_chart(title: &str, y_label: &str, series: &[(String, Vec<f64>)]) -> 
             fmt(v)
         );
     }
+    if let Some((until, label)) = &axis.shade_until {
+        let xe = x((*until).min(n - 1));
+        let _ = writeln!(
+            s,
+            r##"<rect x="{l}" y="{t}" width="{:.1}" height="{ph}" fill="#000" fill-opacity="0.07"/><text x="{:.1}" y="{:.1}" fill="#555">{}</text>"##,
+            xe - l,
+            l + 4.0,
+            t + 14.0,
+            esc(label)
+        );
+    }
     let step = (n / 10).max(1);
     for i in (0..n).step_by(step) {
-        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{i}</text>"#, x(i), t + ph + 16.0);
+        let v = i as f64 * axis.x_step;
+        let label = if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.1}") };
+        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#, x(i), t + ph + 16.0);
     }
-    let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">seconds</text>"#, l + pw / 2.0, h - 6.0);
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        l + pw / 2.0,
+        h - 6.0,
+        esc(&axis.x_label)
+    );
     let _ = writeln!(
         s,
         r#"<text x="14" y="{:.1}" transform="rotate(-90 14 {:.1})" text-anchor="middle">{}</text>"#,
