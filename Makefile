@@ -7,13 +7,14 @@ CARGO ?= cargo
 # built from the Go module proxy into a cache outside the repository.
 K8S_BIN = $(shell tools/controlplane/build.sh)
 
-.PHONY: help deps env build demo test bench clean
+.PHONY: help deps env build demo test bench fuzz clean
 
 help:
 	@echo "make demo   — real etcd + kube-apiserver + kube-controller-manager, vcproxy in front, tenants acme and globex"
 	@echo "make test   — build whatever is missing, then run every test against the real control plane"
 	@echo "make env    — build (or find) the cached control-plane binaries and print where they are"
 	@echo "make bench  — run the benchmarks in bench/"
+	@echo "make fuzz   — run every cargo-fuzz target for FUZZ_SECONDS (60) each; FUZZ_TARGETS=\"a b\" picks some"
 
 # Debian packages: protoc for the etcd client crate. Go and Rust come with the machine.
 deps:
@@ -49,6 +50,20 @@ bench: env
 	  echo "+ cargo run -p bench --release -- $(BENCH_ARGS)"; $(CARGO) run -p bench --release -- $(BENCH_ARGS); \
 	else for sub in $(BENCH_DEFAULT); do \
 	  echo "+ cargo run -p bench --release -- $$sub"; $(CARGO) run -p bench --release -- $$sub; done; fi
+
+# `make fuzz` runs each cargo-fuzz target (fuzz/fuzz_targets/) for FUZZ_SECONDS, starting from
+# the committed seeds in fuzz/corpus/<target>/. What libFuzzer adds goes to a scratch corpus
+# under fuzz/target/ (the first directory given is the one it writes), so git only ever sees
+# the seeds; crashes land in fuzz/artifacts/<target>/. FUZZ_ARGS passes more libFuzzer flags.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= request_path list_stream watch_stream selectors patches protobuf policy_toml crd_schema
+fuzz:
+	@command -v cargo-fuzz >/dev/null || { echo "installing cargo-fuzz"; $(CARGO) install cargo-fuzz --locked; }
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/target/corpus/$$t; \
+	  echo "+ cargo +nightly fuzz run $$t ($(FUZZ_SECONDS)s)"; \
+	  $(CARGO) +nightly fuzz run $$t fuzz/target/corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_ARGS); \
+	done
 
 clean:
 	$(CARGO) clean

@@ -244,7 +244,7 @@ impl ChunkRewriter for StreamAdapter {
 /// The upstream path: the tenant's path with its namespace replaced, rebuilt
 /// from the parsed parts (`[resource, name, subresource, proxy path…]`), each
 /// segment re-encoded.
-fn upstream_path(info: &RequestInfo, super_ns: Option<&str>) -> String {
+pub(crate) fn upstream_path(info: &RequestInfo, super_ns: Option<&str>) -> String {
     let mut path = format!("/{}", info.api_prefix);
     if !info.api_group.is_empty() {
         path.push('/');

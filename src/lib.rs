@@ -51,6 +51,8 @@ pub mod guardrails;
 pub mod impersonation;
 pub mod flowcontrol;
 pub mod forward;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod kubeconfig;
 pub mod limits;
 pub mod mapping;

@@ -759,7 +759,7 @@ fn merge_update(t: &Target<'_>, subresource: Option<&str>, current: &Value, next
 /// Applies a patch. `strategic_ok`: the CRD type itself, whose strategic merge
 /// patches (what `kubectl apply` sends for CRDs) have no merge-keyed lists, so
 /// they are merge patches once directives are dropped.
-fn apply_patch(current: &Value, content_type: &str, bytes: &[u8], strategic_ok: bool) -> Result<Value, ApiError> {
+pub(crate) fn apply_patch(current: &Value, content_type: &str, bytes: &[u8], strategic_ok: bool) -> Result<Value, ApiError> {
     let mut doc = current.clone();
     let ct = content_type.split(';').next().unwrap_or("").trim();
     match ct {
