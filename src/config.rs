@@ -22,6 +22,8 @@ pub struct Config {
     pub policy_file: Option<PathBuf>,
     /// Connection, header, stream, body and duration limits of the tenant listener.
     pub limits: crate::limits::Limits,
+    /// Which fleet of replicas this one shares the policy's seats and rate caps with.
+    pub fleet: crate::fleet::FleetConfig,
 }
 
 /// What every tenant's virtual cluster looks like, until per-tenant policies
@@ -111,6 +113,32 @@ struct RawConfig {
     policy: Option<RawPolicyRef>,
     #[serde(default)]
     limits: Option<RawLimits>,
+    #[serde(default)]
+    fleet: Option<RawFleet>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    name: Option<String>,
+    lease_seconds: Option<u64>,
+}
+
+impl RawFleet {
+    fn validate(self) -> anyhow::Result<crate::fleet::FleetConfig> {
+        let d = crate::fleet::FleetConfig::default();
+        let name = self.name.unwrap_or(d.name);
+        // The name is one etcd key segment.
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+            bail!("fleet.name {name:?} must be letters, digits, '-', '_' or '.'");
+        }
+        let lease = match self.lease_seconds {
+            Some(s) if !(2..=60).contains(&s) => bail!("fleet.lease_seconds must be between 2 and 60, got {s}"),
+            Some(s) => std::time::Duration::from_secs(s),
+            None => d.lease,
+        };
+        Ok(crate::fleet::FleetConfig { name, lease })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -270,6 +298,7 @@ impl Config {
 
         Ok(Config {
             limits: raw.limits.unwrap_or_default().validate()?,
+            fleet: raw.fleet.unwrap_or_default().validate()?,
             tenancy,
             policy_file: raw.policy.map(|p| resolve(p.file)),
             server: ServerConfig {

@@ -49,6 +49,7 @@ pub mod error;
 pub mod filtered_reader;
 pub mod guardrails;
 pub mod impersonation;
+pub mod fleet;
 pub mod flowcontrol;
 pub mod forward;
 #[doc(hidden)]

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub flow: FlowMetrics,
     /// 1 while the policy file in force is the one on disk, 0 after a refused reload.
     pub policy_valid: IntGauge,
+    /// Live replicas of this replica's fleet, and its rank among them (see `fleet`).
+    pub fleet_replicas: IntGauge,
+    pub fleet_rank: IntGauge,
     pub policy_reloads: IntCounterVec,
     /// Tenant connections closed on arrival by `limits.max_connections[_per_ip]`.
     pub connections_refused: prometheus::IntCounter,
@@ -170,6 +173,15 @@ impl Metrics {
         )
         .unwrap();
         registry.register(Box::new(connections_refused.clone())).unwrap();
+        let fleet_replicas = IntGauge::new(
+            "vcproxy_fleet_replicas",
+            "Live replicas of this fleet; each applies 1/N of the policy's seats and rate caps.",
+        )
+        .unwrap();
+        fleet_replicas.set(1);
+        let fleet_rank = IntGauge::new("vcproxy_fleet_rank", "This replica's rank in its fleet (0-based).").unwrap();
+        registry.register(Box::new(fleet_replicas.clone())).unwrap();
+        registry.register(Box::new(fleet_rank.clone())).unwrap();
         Metrics {
             registry,
             requests,
@@ -180,6 +192,8 @@ impl Metrics {
             policy_valid,
             policy_reloads,
             connections_refused,
+            fleet_replicas,
+            fleet_rank,
         }
     }
 

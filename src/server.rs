@@ -24,6 +24,7 @@ use crate::admission::Admission;
 use crate::body::{self, ProxyBody};
 use crate::config::Config;
 use crate::discovery::Scopes;
+use crate::fleet::FleetView;
 use crate::flowcontrol::{FlowControl, MonotonicClock};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -50,12 +51,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(namespaces.clone().run(upstream.clone(), metrics.clone()));
     let scopes = Scopes::new();
     tokio::spawn(scopes.clone().run(upstream.clone(), metrics.clone(), Duration::from_secs(30)));
-    // Fairness policy and flow control; the policy file is watched for changes.
+    // Fairness policy and flow control; the policy file is watched for changes. The policy is
+    // for the whole fleet of replicas: this one applies its share of it.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let about = format!("{} {}", config.server.listen, config.server.public_url);
+    let (membership, fleet) = crate::fleet::Membership::join(etcd.clone(), &config.etcd.prefix, &config.fleet, &about)
+        .await
+        .context("registering this replica in etcd")?;
+    let membership_task = tokio::spawn(membership.run(about, stop_rx.clone()));
     let policy = PolicyHandle::load(config.policy_file.as_deref(), &config.tenancy)?;
-    let flow = FlowControl::new(policy.get().flow.clone(), Arc::new(MonotonicClock::new()), metrics.clone())
-        .map_err(|e| anyhow::anyhow!("flow control: {e}"))?;
+    let flow = FlowControl::new(
+        crate::fleet::share(&policy.get().flow, *fleet.borrow()),
+        Arc::new(MonotonicClock::new()),
+        metrics.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("flow control: {e}"))?;
     flow.spawn_maintenance(Duration::from_secs(1));
-    tokio::spawn(watch_policy(policy.clone(), flow.clone(), metrics.clone()));
+    tokio::spawn(watch_policy(policy.clone(), fleet, flow.clone(), metrics.clone()));
     let admission = Arc::new(Admission::new(flow.clone(), metrics.clone()));
     // What vcproxy needs upstream before it may serve tenants: its reader's RBAC, the
     // guardrail admission policies and each tenant's RBAC. /readyz waits for them.
@@ -114,8 +126,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "vcproxy serving"
     );
 
-    // `stop` flips once; both accept loops watch it.
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // `stop` flips once; both accept loops and the fleet membership watch it.
     let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), registry.clone(), flow, stop_rx.clone()));
     tokio::spawn(crate::cluster_rbac::materialize::keep_reconciling(proxy.clone()));
     let accept_task = tokio::spawn(accept_tenants(listener, acceptor, proxy.clone(), stop_rx));
@@ -130,28 +141,57 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Err(_) => tracing::warn!("drain time is up; closing the remaining connections"),
     }
     admin_task.abort();
+    // Give this replica's share back to the others (the lease is revoked) before exiting.
+    let _ = tokio::time::timeout(Duration::from_secs(3), membership_task).await;
     Ok(())
 }
 
-/// Reloads the policy when its file changes or on SIGHUP. A refused file keeps
-/// the policy in force; the reason is logged and `vcproxy_policy_valid` is 0.
-async fn watch_policy(policy: Arc<PolicyHandle>, flow: Arc<FlowControl>, metrics: Arc<Metrics>) {
+/// Applies this replica's share of the policy: again when the policy file changes (or on
+/// SIGHUP), and when replicas come or go. A refused file keeps the policy in force; the reason
+/// is logged and `vcproxy_policy_valid` is 0.
+async fn watch_policy(
+    policy: Arc<PolicyHandle>,
+    mut fleet: watch::Receiver<FleetView>,
+    flow: Arc<FlowControl>,
+    metrics: Arc<Metrics>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
-    let Some(file) = policy.file().map(|f| f.to_path_buf()) else { return };
+    let file = policy.file().map(|f| f.to_path_buf());
     let mut hup = signal(SignalKind::hangup()).expect("installing SIGHUP handler");
     let mut last = policy.modified();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut fleet_open = true;
+    let show_fleet = |view: FleetView| {
+        metrics.fleet_replicas.set(view.replicas as i64);
+        metrics.fleet_rank.set(view.rank as i64);
+    };
+    show_fleet(*fleet.borrow());
     loop {
         let forced = tokio::select! {
             _ = hup.recv() => true,
             _ = tick.tick() => false,
+            changed = fleet.changed(), if fleet_open => {
+                fleet_open = changed.is_ok();
+                let view = *fleet.borrow_and_update();
+                show_fleet(view);
+                if let Err(e) = flow.apply(crate::fleet::share(&policy.get().flow, view)) {
+                    tracing::error!(error = %e, "fleet share of the policy refused");
+                }
+                continue;
+            }
         };
+        let Some(file) = &file else { continue };
         let now = policy.modified();
         if !forced && now == last {
             continue;
         }
         last = now;
-        match policy.reload().map_err(|e| e.to_string()).and_then(|p| flow.apply(p.flow.clone())) {
+        let view = *fleet.borrow();
+        match policy
+            .reload()
+            .map_err(|e| e.to_string())
+            .and_then(|p| flow.apply(crate::fleet::share(&p.flow, view)))
+        {
             Ok(()) => {
                 metrics.policy_valid.set(1);
                 metrics.policy_reloads.with_label_values(&["applied"]).inc();
