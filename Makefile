@@ -11,16 +11,21 @@ K8S_BIN = $(shell tools/controlplane/build.sh)
 
 help:
 	@echo "make demo   — real etcd + kube-apiserver + kube-controller-manager, vcproxy in front, tenants acme and globex"
+	@echo "              (make demo REPLICAS=3: three vcproxy replicas behind HAProxy, one URL)"
 	@echo "make test   — build whatever is missing, then run every test against the real control plane"
 	@echo "make env    — build (or find) the cached control-plane binaries and print where they are"
 	@echo "make bench  — run the benchmarks in bench/"
 	@echo "make fuzz   — run every cargo-fuzz target for FUZZ_SECONDS (60) each; FUZZ_TARGETS=\"a b\" picks some"
 
-# Debian packages: protoc for the etcd client crate. Go and Rust come with the machine.
+# Debian packages: protoc for the etcd client crate, HAProxy for replicas behind one URL (the
+# demo with REPLICAS > 1, the fleet and fault tests). Go and Rust come with the machine.
 deps:
 	@command -v protoc >/dev/null || { \
 	  echo "installing protobuf-compiler"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null; }
+	@test -x /usr/sbin/haproxy || command -v haproxy >/dev/null || { \
+	  echo "installing haproxy"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
 	@command -v go >/dev/null || { echo "Go is required (it builds the control plane)"; exit 1; }
 	@command -v cargo >/dev/null || { echo "Rust (cargo) is required"; exit 1; }
 
@@ -30,8 +35,10 @@ env: deps
 build: deps
 	$(CARGO) build --release -p vcproxy -p vcproxy-testenv
 
+# `make demo REPLICAS=3`: three replicas behind HAProxy on the same URL (127.0.0.1:8443).
+REPLICAS ?= 1
 demo: env build
-	VCPROXY_K8S_BIN="$(K8S_BIN)" target/release/vcproxy-devenv demo --vcproxy target/release/vcproxy --out demo --policy policies/default.toml
+	VCPROXY_K8S_BIN="$(K8S_BIN)" target/release/vcproxy-devenv demo --vcproxy target/release/vcproxy --out demo --policy policies/default.toml --replicas $(REPLICAS)
 
 test: env
 	VCPROXY_K8S_BIN="$(K8S_BIN)" $(CARGO) test --workspace --no-fail-fast

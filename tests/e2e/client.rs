@@ -65,7 +65,7 @@ pub async fn tls(
         .with_root_certificates(roots)
         .with_no_client_auth();
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
     tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(ServerName::try_from(host.clone()).unwrap(), tcp).await
 }
 

@@ -8,6 +8,7 @@ mod cluster_rbac;
 mod crds;
 mod crd_store;
 mod fairness;
+mod fleet;
 mod frontdoor;
 mod guardrails;
 mod hostile;
@@ -20,6 +21,7 @@ mod subresources;
 mod tenant_users;
 mod virtual_view;
 mod watches;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -3,7 +3,8 @@
 //! [`ControlPlane`] starts a real etcd, kube-apiserver and kube-controller-manager
 //! (binaries from `tools/controlplane/build.sh`, see [`bin_dir`]) on free loopback
 //! ports with a PKI generated at run time; [`Vcproxy`] runs `vcproxy serve` in
-//! front of it. [`shared`] gives one control plane per test binary.
+//! front of it. [`shared`] gives one control plane per test binary. [`Fleet`] runs
+//! several replicas behind HAProxy, as operators do.
 //!
 //! Process hygiene — no child outlives the test process:
 //! 1. Every child is forked by one dedicated spawner thread that lives as long
@@ -19,11 +20,13 @@
 //! Never kill processes by name; only through these handles.
 
 mod controlplane;
+mod fleet;
 pub mod http;
 pub mod pki;
 pub mod process;
 mod vcproxy;
 
 pub use controlplane::{bin_dir, free_port, kubectl_path, shared, ControlPlane, KUBERNETES_VERSION};
+pub use fleet::{haproxy_path, Fleet, FleetOptions};
 pub use process::Process;
 pub use vcproxy::{Vcproxy, VcproxyOptions};

@@ -28,6 +28,14 @@ pub struct VcproxyOptions {
     /// TOML appended to the generated config (e.g. a `[policy]` section).
     pub extra_toml: String,
     pub ready_timeout: Duration,
+    /// The URL tenants' kubeconfigs name (a load balancer's); `None`: this proxy's own.
+    pub public_url: Option<String>,
+    /// A `pki/` directory of another proxy whose serving certificate this one presents too
+    /// (replicas behind one URL); `None`: the proxy makes its own.
+    pub serving_pki: Option<PathBuf>,
+    /// The fleet whose seats this proxy shares; `None`: a fleet of its own, so that test
+    /// proxies on the shared control plane do not split each other's seats.
+    pub fleet: Option<String>,
 }
 
 impl Default for VcproxyOptions {
@@ -40,6 +48,9 @@ impl Default for VcproxyOptions {
             etcd_prefix: "/vcproxy".into(),
             extra_toml: String::new(),
             ready_timeout: Duration::from_secs(30),
+            public_url: None,
+            serving_pki: None,
+            fleet: None,
         }
     }
 }
@@ -97,12 +108,26 @@ impl Vcproxy {
         };
         let url = format!("https://{listen}");
         let admin_url = format!("http://{admin_listen}");
+        let public_url = opts.public_url.clone().unwrap_or_else(|| url.clone());
+        let serving = match &opts.serving_pki {
+            Some(pki) => format!(
+                "cert_file = {:?}\nkey_file = {:?}\nca_file = {:?}\n",
+                pki.join("serving.crt").display().to_string(),
+                pki.join("serving.key").display().to_string(),
+                pki.join("ca.crt").display().to_string()
+            ),
+            None => String::new(),
+        };
+        let fleet = opts.fleet.clone().unwrap_or_else(|| format!("solo-{}", admin_listen.port()));
         let mut toml = format!(
             r#"[server]
 listen = "{listen}"
 admin_listen = "{admin_listen}"
-public_url = "{url}"
+public_url = "{public_url}"
 drain_seconds = {drain}
+{serving}
+[fleet]
+name = "{fleet}"
 
 [upstream]
 url = "{upstream}"

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use vcproxy_testenv::{ControlPlane, Vcproxy, VcproxyOptions};
+use vcproxy_testenv::{ControlPlane, Fleet, FleetOptions, Vcproxy, VcproxyOptions};
 
 #[derive(Parser)]
 #[command(name = "vcproxy-devenv", about = "Local environments for vcproxy on a real kube-apiserver")]
@@ -39,6 +39,11 @@ enum Cmd {
         /// A policy file, written as `[policy] file = ...` into the config.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Replicas of vcproxy. More than one: they listen on the ports after `--listen` and
+        /// `--admin-listen`, and HAProxy (TCP passthrough, health checks on /readyz) takes
+        /// `--listen`, so tenants keep one URL.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
+        replicas: u16,
     },
 }
 
@@ -71,7 +76,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Demo { vcproxy, out, listen, admin_listen, policy } => demo(vcproxy, out, listen, admin_listen, policy),
+        Cmd::Demo { vcproxy, out, listen, admin_listen, policy, replicas } => {
+            demo(vcproxy, out, listen, admin_listen, policy, replicas as usize)
+        }
     };
     match result {
         Ok(code) => code,
@@ -88,6 +95,7 @@ fn demo(
     listen: SocketAddr,
     admin_listen: SocketAddr,
     policy: Option<PathBuf>,
+    replicas: usize,
 ) -> anyhow::Result<ExitCode> {
     let vcproxy_bin =
         vcproxy_bin.canonicalize().with_context(|| format!("vcproxy binary {}", vcproxy_bin.display()))?;
@@ -107,19 +115,38 @@ fn demo(
     check_interrupted()?;
     eprintln!("control plane ready in {:.1}s at {}", cp.startup_time().as_secs_f64(), cp.apiserver_url());
 
-    let _ = fs::remove_file(out_abs.join("vcproxy.log"));
-    let opts = VcproxyOptions {
-        dir: Some(out_abs.clone()),
-        listen: Some(listen),
-        admin_listen: Some(admin_listen),
-        drain_seconds: 10,
-        extra_toml,
-        ..Default::default()
+    let front = if replicas == 1 {
+        let _ = fs::remove_file(out_abs.join("vcproxy.log"));
+        let opts = VcproxyOptions {
+            dir: Some(out_abs.clone()),
+            listen: Some(listen),
+            admin_listen: Some(admin_listen),
+            drain_seconds: 10,
+            extra_toml,
+            fleet: Some("demo".into()),
+            ..Default::default()
+        };
+        Front::One(Vcproxy::start_with(&vcproxy_bin, &cp, opts)?)
+    } else {
+        let opts = FleetOptions {
+            replicas,
+            dir: Some(out_abs.clone()),
+            listen: Some(listen),
+            base_port: Some(listen.port() + 1),
+            admin_base_port: Some(admin_listen.port()),
+            fleet: "demo".into(),
+            extra_toml,
+            drain_seconds: 10,
+        };
+        Front::Fleet(Fleet::start(&vcproxy_bin, &cp, opts)?)
     };
-    let proxy = Vcproxy::start_with(&vcproxy_bin, &cp, opts)?;
     check_interrupted()?;
+    let proxy = front.first();
     for tenant in ["acme", "globex"] {
         proxy.create_tenant(tenant)?;
+        if proxy.dir() != out_abs {
+            fs::copy(proxy.kubeconfig_path(tenant), out_abs.join(format!("{tenant}.kubeconfig")))?;
+        }
     }
     fs::copy(cp.admin_kubeconfig(), out_abs.join("super-admin.kubeconfig"))?;
     check_interrupted()?;
@@ -127,10 +154,22 @@ fn demo(
     let shown = |name: &str| out.join(name).display().to_string();
     let kubectl = cp.kubectl_path();
     println!();
-    println!("  vcproxy        {}   (log: {})", proxy.url(), shown("vcproxy.log"));
-    println!("  metrics        {}/metrics", proxy.admin_url());
+    match &front {
+        Front::One(p) => {
+            println!("  vcproxy        {}   (log: {})", p.url(), shown("vcproxy.log"));
+            println!("  metrics        {}/metrics", p.admin_url());
+        }
+        Front::Fleet(f) => {
+            println!("  HAProxy        https://{listen}   (config: {})", shown("haproxy.cfg"));
+            for i in 0..f.len() {
+                let r = f.replica(i);
+                let log = shown(&format!("replica-{i}/vcproxy.log"));
+                println!("  replica {i}      {}   metrics {}/metrics   (log: {log})", r.url(), r.admin_url());
+            }
+        }
+    }
     println!("  kubectl        {}", kubectl.display());
-    println!("  config         {}", shown("vcproxy.toml"));
+    println!("  config         {}", shown(if replicas == 1 { "vcproxy.toml" } else { "replica-0/vcproxy.toml" }));
     println!();
     println!("  try:");
     println!("    export PATH={}:$PATH", kubectl.parent().unwrap_or(&kubectl).display());
@@ -148,9 +187,9 @@ fn demo(
             eprintln!("stopping vcproxy, kube-controller-manager, kube-apiserver and etcd");
             break ExitCode::SUCCESS;
         }
-        if let Some(status) = proxy.try_wait() {
+        if let Some((p, status)) = front.exited() {
             eprintln!("vcproxy exited unexpectedly ({status}); last log lines:");
-            eprintln!("{}", vcproxy_testenv::process::tail(&proxy.log_path(), 30));
+            eprintln!("{}", vcproxy_testenv::process::tail(&p.log_path(), 30));
             break ExitCode::FAILURE;
         }
         if !cp.is_running() {
@@ -159,8 +198,32 @@ fn demo(
         }
         thread::sleep(Duration::from_millis(200));
     };
-    drop(proxy);
+    drop(front);
     cp.stop();
     eprintln!("stopped");
     Ok(code)
+}
+
+/// What tenants talk to: one vcproxy, or replicas behind HAProxy.
+enum Front {
+    One(Vcproxy),
+    Fleet(Fleet),
+}
+
+impl Front {
+    /// The replica whose CLI creates the tenants (they are in etcd, for every replica).
+    fn first(&self) -> &Vcproxy {
+        match self {
+            Front::One(p) => p,
+            Front::Fleet(f) => f.replica(0),
+        }
+    }
+
+    fn exited(&self) -> Option<(&Vcproxy, std::process::ExitStatus)> {
+        let all: Vec<&Vcproxy> = match self {
+            Front::One(p) => vec![p],
+            Front::Fleet(f) => (0..f.len()).map(|i| f.replica(i)).collect(),
+        };
+        all.into_iter().find_map(|p| p.try_wait().map(|s| (p, s)))
+    }
 }
