@@ -105,6 +105,10 @@ pub struct SoakArgs {
     /// The policy vcproxy runs [default: the repository's policies/default.toml].
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Read vcproxy's /metrics only idle (before and after), not at every sample: rendering it
+    /// allocates in proportion to its series, so a scraper is part of what RSS shows.
+    #[arg(long)]
+    pub no_scrape: bool,
 }
 
 impl SoakArgs {
@@ -649,21 +653,25 @@ struct Sampler {
     proxy: Arc<Vcproxy>,
     apiserver_pid: u32,
     admin: Client,
+    /// Whether samples during the run read /metrics (idle ones always do).
+    scrape: bool,
 }
 
 impl Sampler {
-    async fn take(&self, sh: &Shared, t_s: f64, warmup: bool) -> anyhow::Result<Sample> {
+    async fn metric_series(&self) -> Option<u64> {
+        let p = self.proxy.clone();
+        let text = tokio::task::spawn_blocking(move || p.metrics().ok()).await.ok().flatten()?;
+        Some(text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count() as u64)
+    }
+
+    /// One sample; `idle` ones (before and after the activities) always read /metrics.
+    async fn take(&self, sh: &Shared, t_s: f64, warmup: bool, idle: bool) -> anyhow::Result<Sample> {
         if let Some(status) = self.proxy.try_wait() {
             anyhow::bail!("vcproxy exited ({status}) during the soak; its log:\n{}", tail(&self.proxy.log(), 30));
         }
         let vcproxy = ProcSample::of(self.proxy.pid())?;
         let apiserver = ProcSample::of(self.apiserver_pid)?;
-        let p = self.proxy.clone();
-        let metric_series = tokio::task::spawn_blocking(move || p.metrics().ok())
-            .await
-            .ok()
-            .flatten()
-            .map(|m| m.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count() as u64);
+        let metric_series = if self.scrape || idle { self.metric_series().await } else { None };
         let namespaces = match self.admin.get_body("/api/v1/namespaces").await {
             Ok(r) if r.status.is_success() => {
                 serde_json::from_slice::<serde_json::Value>(r.body.as_deref().unwrap_or_default())
@@ -762,6 +770,7 @@ pub fn run(args: &SoakArgs, out: &Path) -> anyhow::Result<Report> {
         let sampler = Sampler {
             proxy: proxy.clone(),
             apiserver_pid: cp.apiserver_pid(),
+            scrape: !args.no_scrape,
             admin: Client::connect(cp.apiserver_url(), cp.ca_file(), &admin).await?,
         };
         soak(args, &proxy, sampler, Arc::new(watched), noisy).await
@@ -794,7 +803,7 @@ async fn soak(
 ) -> anyhow::Result<Run> {
     let sh = Arc::new(Shared::default());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_before = sampler.take(&sh, 0.0, true).await?;
+    let idle_before = sampler.take(&sh, 0.0, true, true).await?;
     let started = Instant::now();
     let end = started + args.duration;
     eprintln!(
@@ -830,7 +839,7 @@ async fn soak(
             break;
         }
         let t = started.elapsed().as_secs_f64();
-        match sampler.take(&sh, t, t < warmup).await {
+        match sampler.take(&sh, t, t < warmup, false).await {
             Ok(s) => {
                 progress(&s);
                 samples.push(s);
@@ -861,7 +870,7 @@ async fn soak(
     }
     noisy.broken().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let idle_after = sampler.take(&sh, elapsed.as_secs_f64(), false).await?;
+    let idle_after = sampler.take(&sh, elapsed.as_secs_f64(), false, true).await?;
     Ok(Run { idle_before, samples, idle_after, shared: sh, elapsed })
 }
 
@@ -1156,7 +1165,7 @@ fn report(args: &SoakArgs, run: &Run, vcproxy_log: &str) -> Report {
             "churn_tenants": args.churn_tenants, "churn_configmaps": args.churn_configmaps, "churn_pause_s": args.churn_pause.as_secs_f64(),
             "watches": args.watches, "watch_tenants": args.watch_tenants,
             "watch_life_s": [args.watch_min_life.as_secs_f64(), args.watch_max_life.as_secs_f64()],
-            "write_every_s": args.write_every.as_secs_f64(), "noisy_concurrency": args.noisy_concurrency,
+            "write_every_s": args.write_every.as_secs_f64(), "noisy_concurrency": args.noisy_concurrency, "scrape_metrics": !args.no_scrape,
         }),
     );
     json.insert(
@@ -1321,6 +1330,7 @@ mod tests {
             write_every: Duration::from_secs(1),
             noisy_concurrency: 1,
             policy: None,
+            no_scrape: false,
         };
         assert_eq!(a.warmup(), Duration::from_secs(48));
         a.duration = Duration::from_secs(1800);
