@@ -117,8 +117,12 @@ impl ApiError {
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "InternalError", message, Fault::Upstream)
     }
+    /// 503 with `Retry-After: 1`: a part behind vcproxy is down for now, and client-go retries
+    /// a 503 that says when.
     pub fn service_unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message, Fault::Upstream)
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message, Fault::Upstream);
+        e.retry_after = Some(1);
+        e
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message, Fault::Internal)

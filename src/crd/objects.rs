@@ -171,7 +171,9 @@ fn store_error(e: StoreError, t: &Target<'_>, name: &str) -> ApiError {
             ApiError::timeout(format!("resourceVersion {requested} is newer than the store; retry"))
         }
         StoreError::Invalid(m) => ApiError::bad_request(m),
-        StoreError::Etcd(m) => ApiError::service_unavailable(format!("etcd: {m}")),
+        StoreError::Etcd(m) => {
+            ApiError::service_unavailable(format!("the tenant object store (etcd) is unavailable: {m}; retry shortly"))
+        }
     }
 }
 

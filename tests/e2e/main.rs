@@ -8,6 +8,7 @@ mod cluster_rbac;
 mod crds;
 mod crd_store;
 mod fairness;
+mod faults;
 mod fleet;
 mod frontdoor;
 mod guardrails;

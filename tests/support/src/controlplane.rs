@@ -1,5 +1,6 @@
 //! A real etcd + kube-apiserver + kube-controller-manager on loopback.
 
+use std::ffi::OsString;
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -78,9 +79,12 @@ pub struct ControlPlane {
     apiserver_url: String,
     admin_kubeconfig: PathBuf,
     started_in: Duration,
-    // Stopped in reverse start order by stop().
-    etcd: Process,
-    apiserver: Process,
+    // Stopped in reverse start order by stop(); etcd and kube-apiserver can be restarted (the
+    // fault tests), on the same ports and data.
+    etcd: Mutex<Process>,
+    etcd_cmd: (PathBuf, Vec<OsString>),
+    apiserver: Mutex<Process>,
+    apiserver_cmd: (PathBuf, Vec<OsString>),
     controller_manager: Process,
 }
 
@@ -130,6 +134,7 @@ impl ControlPlane {
             .arg("--initial-cluster-state=new")
             .arg("--unsafe-no-fsync")
             .arg("--log-level=warn");
+        let etcd_cmd = (cmd.get_program().into(), cmd.get_args().map(OsString::from).collect());
         let etcd = Process::spawn("etcd", cmd, &dir.join("etcd.log"))?;
         wait_until(&[&etcd], Duration::from_secs(30), "etcd /health", || {
             Ok(http_get(&format!("{etcd_url}/health"))?.text().contains("\"health\":\"true\""))
@@ -157,6 +162,7 @@ impl ControlPlane {
             .arg("--allow-privileged=true")
             .arg("--endpoint-reconciler-type=none")
             .arg("--profiling=false");
+        let apiserver_cmd = (cmd.get_program().into(), cmd.get_args().map(OsString::from).collect());
         let apiserver = Process::spawn("kube-apiserver", cmd, &dir.join("kube-apiserver.log"))?;
 
         let admin_kubeconfig = dir.join("admin.kubeconfig");
@@ -200,19 +206,23 @@ impl ControlPlane {
             apiserver_url,
             admin_kubeconfig,
             started_in: Duration::ZERO,
-            etcd,
-            apiserver,
+            etcd: Mutex::new(etcd),
+            etcd_cmd,
+            apiserver: Mutex::new(apiserver),
+            apiserver_cmd,
             controller_manager,
             pki,
         };
         // The controller manager works once it has made the default namespace's
         // service account.
-        let all = [&cp.etcd, &cp.apiserver, &cp.controller_manager];
+        let (etcd, apiserver) = (lock(&cp.etcd), lock(&cp.apiserver));
+        let all = [&*etcd, &*apiserver, &cp.controller_manager];
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(10));
         wait_until(&all, left, "kube-controller-manager (default service account)", || {
             Ok(admin_get(&cp.apiserver_url, &cp.pki, "/api/v1/namespaces/default/serviceaccounts/default")?.status
                 == 200)
         })?;
+        drop((etcd, apiserver));
         cp.started_in = t0.elapsed();
         Ok(cp)
     }
@@ -220,19 +230,48 @@ impl ControlPlane {
     /// Stops kube-controller-manager and kube-apiserver, then etcd, and removes
     /// the temp dir (if this control plane owns one). Idempotent.
     pub fn stop(&self) {
-        stop_all(&[&self.controller_manager, &self.apiserver]);
-        stop_all(&[&self.etcd]);
+        stop_all(&[&self.controller_manager, &lock(&self.apiserver)]);
+        stop_all(&[&lock(&self.etcd)]);
         let temp = self.temp.lock().unwrap_or_else(|e| e.into_inner()).take();
         drop(temp);
     }
 
     /// Process ids, for benchmarks that read a component's CPU time from /proc.
     pub fn apiserver_pid(&self) -> u32 {
-        self.apiserver.pid()
+        lock(&self.apiserver).pid()
     }
 
     pub fn etcd_pid(&self) -> u32 {
-        self.etcd.pid()
+        lock(&self.etcd).pid()
+    }
+
+    /// Stops kube-apiserver (SIGTERM, then SIGKILL), leaving etcd and the controller manager.
+    pub fn stop_apiserver(&self) {
+        lock(&self.apiserver).stop();
+    }
+
+    /// Starts kube-apiserver again on its port and waits for its /readyz.
+    pub fn start_apiserver(&self) -> anyhow::Result<()> {
+        let mut apiserver = lock(&self.apiserver);
+        *apiserver = respawn(&apiserver, &self.apiserver_cmd)?;
+        wait_until(&[&apiserver], READY_TIMEOUT, "kube-apiserver /readyz after a restart", || {
+            Ok(admin_get(&self.apiserver_url, &self.pki, "/readyz")?.status == 200)
+        })
+    }
+
+    /// Stops etcd (SIGTERM, then SIGKILL); its data stays.
+    pub fn stop_etcd(&self) {
+        lock(&self.etcd).stop();
+    }
+
+    /// Starts etcd again on its ports and data, and waits for its /health.
+    pub fn start_etcd(&self) -> anyhow::Result<()> {
+        let mut etcd = lock(&self.etcd);
+        *etcd = respawn(&etcd, &self.etcd_cmd)?;
+        let url = self.etcd_url.clone();
+        wait_until(&[&etcd], Duration::from_secs(30), "etcd /health after a restart", || {
+            Ok(http_get(&format!("{url}/health"))?.text().contains("\"health\":\"true\""))
+        })
     }
 
     /// `https://127.0.0.1:PORT` of kube-apiserver.
@@ -309,12 +348,12 @@ impl ControlPlane {
 
     /// True while etcd, kube-apiserver and kube-controller-manager all run.
     pub fn is_running(&self) -> bool {
-        [&self.etcd, &self.apiserver, &self.controller_manager].iter().all(|p| p.is_running())
+        [&*lock(&self.etcd), &*lock(&self.apiserver), &self.controller_manager].iter().all(|p| p.is_running())
     }
 
     /// The last lines of every component's log, for error messages.
     pub fn log_tails(&self, lines: usize) -> String {
-        log_tails(&[&self.etcd, &self.apiserver, &self.controller_manager], lines)
+        log_tails(&[&*lock(&self.etcd), &*lock(&self.apiserver), &self.controller_manager], lines)
     }
 }
 
@@ -322,6 +361,18 @@ impl Drop for ControlPlane {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn lock(p: &Mutex<Process>) -> std::sync::MutexGuard<'_, Process> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A stopped component started again with the same command line and log.
+fn respawn(old: &Process, (program, args): &(PathBuf, Vec<OsString>)) -> anyhow::Result<Process> {
+    old.stop();
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    Ok(Process::spawn(old.name(), cmd, old.log_path())?.with_stop_timeout(old.stop_timeout()))
 }
 
 /// Runs `start` again (up to 3 times in all) when it failed because a port
