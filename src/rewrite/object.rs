@@ -83,6 +83,24 @@ pub fn rewrite_single_body(body: &[u8], group: &str, resource: &str, m: &dyn Nam
 pub(crate) fn rewrite_with(obj: &mut Value, table: &KindFields, dir: Direction, m: &dyn NamespaceMapper) -> Result<Disposition> {
     if dir == Direction::ToVirtual {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        // The streaming rewriter cannot wait for `kind` (it may come last), so a top-level `items`
+        // array makes a body a list and a top-level `rows` array a Table, whatever the kind says;
+        // decide the same way here, so both give one answer for any body.
+        let items = obj.get("items").is_some_and(Value::is_array);
+        let rows = obj.get("rows").is_some_and(Value::is_array);
+        if items || rows {
+            check_list_key_order(obj)?;
+            let generic = kind == "List";
+            if rows {
+                rewrite_table(obj, table, m, false)?;
+            }
+            let map = obj.as_object_mut().expect("has items or rows");
+            if let Some(Value::Array(items)) = map.get_mut("items") {
+                retain_rewritten(items, |item| rewrite_list_item(item, table, generic, Direction::ToVirtual, m))?;
+            }
+            strip_remaining_item_count(map);
+            return Ok(Disposition::Keep);
+        }
         if kind == "Status" {
             rewrite_status(obj, m);
             return Ok(Disposition::Keep);
@@ -91,17 +109,29 @@ pub(crate) fn rewrite_with(obj: &mut Value, table: &KindFields, dir: Direction, 
             rewrite_table(obj, table, m, false)?;
             return Ok(Disposition::Keep);
         }
-        if kind.ends_with("List") && obj.get("items").map_or(false, Value::is_array) {
-            let generic = kind == "List";
-            let map = obj.as_object_mut().expect("has kind");
-            if let Some(Value::Array(items)) = map.get_mut("items") {
-                retain_rewritten(items, |item| rewrite_list_item(item, table, generic, Direction::ToVirtual, m))?;
-            }
-            strip_remaining_item_count(map);
-            return Ok(Disposition::Keep);
-        }
     }
     rewrite_single(obj, table, dir, m)
+}
+
+/// What the streaming rewriter must know before the elements it rewrites, and so refuses after
+/// them: `kind: List` (items carry their own kinds) before `items`, `columnDefinitions` (the Name
+/// column) before `rows`. The apiserver always writes them first; the one-object rewriter refuses
+/// the other order too, so both paths give the same answer.
+pub(crate) fn check_list_key_order(obj: &Value) -> Result<()> {
+    let Some(map) = obj.as_object() else { return Ok(()) };
+    let at = |key: &str| map.keys().position(|k| k == key);
+    let array_at = |key: &str| map.get(key).is_some_and(Value::is_array).then(|| at(key)).flatten();
+    if let (Some(items), Some(kind)) = (array_at("items"), at("kind")) {
+        if kind > items && map["kind"] == "List" {
+            return Err(RewriteError::InvalidJson("a kind: List body must give its kind before its items".into()));
+        }
+    }
+    if let (Some(rows), Some(columns)) = (array_at("rows"), at("columnDefinitions")) {
+        if columns > rows {
+            return Err(RewriteError::InvalidJson("a Table must give its columnDefinitions before its rows".into()));
+        }
+    }
+    Ok(())
 }
 
 /// One item of a list: typed lists use the list's table; a generic `kind: List` uses each item's own kind.

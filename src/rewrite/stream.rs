@@ -242,6 +242,13 @@ pub struct ListRewriter<M> {
     /// Top-level output held back until `items`/`rows` starts.
     pending: Vec<u8>,
     holding: bool,
+    /// ToVirtual: the `metadata` in `pending` (its byte range) and what it becomes once the body
+    /// turns out to be a list (no `remainingItemCount`, sealed `continue`); a body that is not a
+    /// list keeps it as it came, as the one-object rewriter does.
+    held_metadata: Option<(std::ops::Range<usize>, Vec<u8>)>,
+    /// Which element arrays have started (`kind` and `columnDefinitions` must come before them).
+    items_started: bool,
+    rows_started: bool,
     key: String,
     seen_keys: std::collections::HashSet<String>,
     /// `kind: List`: items carry their own kinds.
@@ -284,6 +291,9 @@ impl<M: NamespaceMapper> ListRewriter<M> {
             buf: Vec::new(),
             pending: Vec::new(),
             holding: true,
+            held_metadata: None,
+            items_started: false,
+            rows_started: false,
             key: String::new(),
             seen_keys: std::collections::HashSet::new(),
             generic: false,
@@ -449,7 +459,13 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                 L::ValueStart => {
                     if b == b'[' && (self.key == "items" || self.key == "rows") {
                         self.rows = self.key == "rows";
+                        self.items_started |= !self.rows;
+                        self.rows_started |= self.rows;
                         self.holding = false;
+                        // A list after all: its metadata as the tenant must see it.
+                        if let Some((range, metadata)) = self.held_metadata.take() {
+                            self.pending.splice(range, metadata);
+                        }
                         out.append(&mut self.pending);
                         out.push(b'[');
                         self.kept = 0;
@@ -538,6 +554,9 @@ impl<M: NamespaceMapper> ListRewriter<M> {
         match self.key.as_str() {
             "kind" => {
                 self.generic = v.as_str() == Some("List");
+                if self.generic && self.items_started && self.dir == Direction::ToVirtual {
+                    return Err(RewriteError::InvalidJson("a kind: List body must give its kind before its items".into()));
+                }
                 self.emit(out, &buf)?;
             }
             "metadata" if self.dir == Direction::ToVirtual => {
@@ -552,7 +571,12 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                         }
                     }
                 }
-                if changed {
+                if changed && self.holding {
+                    let meta = serde_json::to_vec(&v).expect("a Value always serialises");
+                    let start = self.pending.len();
+                    self.emit(out, &buf)?;
+                    self.held_metadata = Some((start..self.pending.len(), meta));
+                } else if changed {
                     let meta = serde_json::to_vec(&v).expect("a Value always serialises");
                     self.emit(out, &meta)?;
                 } else {
@@ -560,6 +584,9 @@ impl<M: NamespaceMapper> ListRewriter<M> {
                 }
             }
             "columnDefinitions" => {
+                if self.rows_started && self.dir == Direction::ToVirtual {
+                    return Err(RewriteError::InvalidJson("a Table must give its columnDefinitions before its rows".into()));
+                }
                 self.name_col = name_column(&v);
                 self.emit(out, &buf)?;
             }

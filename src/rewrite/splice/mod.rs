@@ -184,7 +184,8 @@ impl Splicer {
 
     /// A single object (a GET, create, update or patch answer) that is all of `b`, as
     /// [`super::object::rewrite_single`] would rewrite it. Anything that is not one object of
-    /// the kind (a Status, a Table, a list, PartialObjectMetadata) is the Value path's.
+    /// the kind (a Status, a Table, a list, PartialObjectMetadata, anything with a top-level `items`
+    /// or `rows`) is the Value path's.
     pub fn object(&mut self, plan: &Plan, b: &[u8], m: &dyn NamespaceMapper) -> Outcome {
         self.run(plan, b, m, true, |cx| {
             if cx.peek()? != b'{' {
@@ -195,7 +196,8 @@ impl Splicer {
                 Some(k) if !k.escaped => k.raw(cx.b),
                 _ => return Err(Bail),
             };
-            if kind == b"Status" || kind == b"Table" || kind.ends_with(b"List") || kind.starts_with(b"PartialObjectMetadata") {
+            let not_one_object = kind == b"Status" || kind == b"Table" || kind.ends_with(b"List");
+            if not_one_object || kind.starts_with(b"PartialObjectMetadata") || cx.list_keys {
                 return Err(Bail);
             }
             Ok(if cx.drop { Outcome::Drop } else { Outcome::Keep })
@@ -307,8 +309,9 @@ impl Splicer {
                     Some(k) => k.raw(cx.b),
                     None => b"",
                 };
-                // Status messages, Tables and lists inside events are the Value path's.
-                if kind == b"Status" || kind == b"Table" || kind.ends_with(b"List") {
+                // Status messages, Tables and lists (by kind, or by `items`/`rows`) inside events
+                // are the Value path's.
+                if kind == b"Status" || kind == b"Table" || kind.ends_with(b"List") || cx.list_keys {
                     return Err(Bail);
                 }
             }
@@ -386,6 +389,9 @@ impl<'a> Cx<'a> {
                         return Ok(());
                     }
                     return cx.skip_value(false);
+                }
+                if root && !k.escaped && matches!(k.raw(cx.b), b"items" | b"rows") {
+                    cx.list_keys = true;
                 }
                 match node.child(cx.plain_key(k)?) {
                     Some(child) if child.meta => cx.meta(child, root),

@@ -144,6 +144,9 @@ pub(super) struct Cx<'a> {
     pub drop: bool,
     /// The `kind` member of the object at the root of the walk.
     pub kind: Option<Str>,
+    /// The object at the root of the walk has an `items` or `rows` member: the Value path takes
+    /// such a body as a list or Table whatever its kind.
+    pub list_keys: bool,
     /// A read went past the end of `b`: the bytes so far are a valid start of an element that
     /// is cut short (a [`Bail`] then means "need more", not "not handled").
     pub eof: std::cell::Cell<bool>,
@@ -152,7 +155,7 @@ pub(super) struct Cx<'a> {
 impl<'a> Cx<'a> {
     pub fn new(b: &'a [u8], s: &'a mut Scratch, m: &'a dyn NamespaceMapper, namespaces: bool) -> Self {
         s.clear();
-        Cx { b, i: 0, depth: 0, ws: false, s, m, namespaces, drop: false, kind: None, eof: Default::default() }
+        Cx { b, i: 0, depth: 0, ws: false, s, m, namespaces, drop: false, kind: None, list_keys: false, eof: Default::default() }
     }
 
     #[inline]
