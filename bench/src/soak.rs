@@ -1208,15 +1208,12 @@ fn write_files(out: &Path, args: &SoakArgs, run: &Run) -> anyhow::Result<()> {
         .iter()
         .enumerate()
         .map(|(k, a)| {
-            let mut prev = (0.0, 0u64);
-            let v = s
-                .iter()
-                .map(|x| {
-                    let r = (x.requests[k] - prev.1) as f64 / (x.t_s - prev.0).max(1e-9);
-                    prev = (x.t_s, x.requests[k]);
-                    r
-                })
-                .collect();
+            // The first sample is taken as the activities start: no interval to divide by yet.
+            let mut v = vec![f64::NAN];
+            v.extend(
+                s.windows(2).map(|w| (w[1].requests[k] - w[0].requests[k]) as f64 / (w[1].t_s - w[0].t_s).max(1e-3)),
+            );
+            v.truncate(s.len());
             (a.name().to_string(), v)
         })
         .collect();
