@@ -530,7 +530,9 @@ impl LabelSelector {
     /// Parses a selector with the same grammar (and the same refusals) as
     /// [`translate_label_selector`]; empty selects everything.
     pub fn parse(sel: &str) -> Result<LabelSelector> {
-        if sel.trim().is_empty() {
+        // Blank by the lexer's own whitespace (not Unicode's: `\u{b}` is a bad key there), so
+        // both parsers accept and refuse the same selectors.
+        if sel.bytes().all(is_label_ws) {
             return Ok(LabelSelector::default());
         }
         Ok(LabelSelector(Parser { toks: lex(sel), pos: 0 }.parse()?))
