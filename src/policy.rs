@@ -189,7 +189,10 @@ pub fn parse(text: &str, tenancy: &TenancyConfig) -> Result<Policy, PolicyError>
         let secs = |v: Option<f64>, d: Duration, key: &str| -> Result<Duration, PolicyError> {
             match v {
                 None => Ok(d),
-                Some(s) if s.is_finite() && s >= 0.0 => Ok(Duration::from_secs_f64(s)),
+                // try_: `Duration::from_secs_f64` panics on values too large for a Duration.
+                Some(s) if s >= 0.0 => Duration::try_from_secs_f64(s).map_err(|_| {
+                    err(&format!("levels.{name}"), Some(key), format!("{key} must be at most 10^19 seconds, got {s}"))
+                }),
                 Some(s) => Err(err(
                     &format!("levels.{name}"),
                     Some(key),
@@ -315,8 +318,10 @@ pub fn parse(text: &str, tenancy: &TenancyConfig) -> Result<Policy, PolicyError>
             Some(q)
         }
     };
-    let secs =
-        |v: Option<f64>, d: Duration| v.filter(|s| s.is_finite() && *s > 0.0).map(Duration::from_secs_f64).unwrap_or(d);
+    // An unusable value (not positive, or too large for a Duration) keeps the default.
+    let secs = |v: Option<f64>, d: Duration| {
+        v.filter(|s| *s > 0.0).and_then(|s| Duration::try_from_secs_f64(s).ok()).unwrap_or(d)
+    };
     let ra = RetryAfterConfig::default();
     let flow = FlowControlConfig {
         levels,

@@ -47,6 +47,15 @@ impl RateQuota {
         if self.burst == 0 {
             return Err("burst must be at least 1".into());
         }
+        // The limiter holds one request's period and the burst's in u64 nanoseconds (and
+        // `Duration` the period): a rate so slow that the burst takes over 10^9 s to refill
+        // would overflow them, and means nothing anyway.
+        if f64::from(self.burst) / self.per_second > 1e9 {
+            return Err(format!(
+                "rate {} per second with burst {} takes more than 10^9 seconds to refill; raise the rate or lower the burst",
+                self.per_second, self.burst
+            ));
+        }
         Ok(())
     }
 
