@@ -70,6 +70,10 @@ pub struct RunArgs {
     /// apf-direct: nominalConcurrencyShares of the lightest tenant (the others by weight).
     #[arg(long, default_value_t = 1)]
     pub apf_min_shares: u32,
+    /// vcproxy: replicas behind HAProxy sharing the policy's seats (each tenant opens at least
+    /// this many connections, so the balancer spreads every tenant over every replica).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
     /// Multiplies every open-loop rate and closed-loop worker count of the scenario.
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
@@ -146,7 +150,15 @@ fn run_target(
     let endpoints = match kind {
         TargetKind::Vcproxy => {
             let (p, eps) =
-                targets::start_vcproxy(bin.expect("vcproxy binary"), cp, sc, args.seats, args.queue_length, dir)?;
+                targets::start_vcproxy(
+                    bin.expect("vcproxy binary"),
+                    cp,
+                    sc,
+                    args.seats,
+                    args.queue_length,
+                    args.replicas,
+                    dir,
+                )?;
             proxy = Some(p);
             eps
         }
@@ -163,8 +175,19 @@ fn run_target(
 
     let warm = args.warmup.as_secs_f64();
     let connect = |sel: &dyn Fn(&TenantLoad) -> bool| -> anyhow::Result<(Vec<TenantLoad>, Arc<Vec<Loader>>)> {
-        let chosen: Vec<(TenantLoad, targets::Endpoint)> =
-            sc.tenants.iter().zip(&endpoints).filter(|(t, _)| sel(t)).map(|(t, e)| (t.clone(), e.clone())).collect();
+        let spread = if kind == TargetKind::Vcproxy { args.replicas.max(1) } else { 1 };
+        let chosen: Vec<(TenantLoad, targets::Endpoint)> = sc
+            .tenants
+            .iter()
+            .zip(&endpoints)
+            .filter(|(t, _)| sel(t))
+            .map(|(t, e)| {
+                // Connections in multiples of the replicas: round robin gives each the same share.
+                let mut t = t.clone();
+                t.connections = t.connections.max(1).div_ceil(spread) * spread;
+                (t, e.clone())
+            })
+            .collect();
         let loads: Vec<TenantLoad> = chosen.iter().map(|c| c.0.clone()).collect();
         let loaders = rt.block_on(async {
             let mut v = Vec::new();
@@ -187,10 +210,26 @@ fn run_target(
         baseline_stats = analysis::tenant_stats(&refs, &phase, warm);
         baseline_phase = Some((loads, phase));
     }
-    let wait_before = proxy.as_ref().and_then(|p| p.metrics().ok()).map(|m| wait_hist(&m)).unwrap_or_default();
+    let wait_before = proxy.as_ref().and_then(|p| p.metrics().ok()).map(|pages| wait_hist(&pages.join("\n"))).unwrap_or_default();
     let (loads, loaders) = connect(&|_| true)?;
     let label = kind.name().to_string();
-    let phase = rt.block_on(load::run_phase(loaders, args.duration, args.warmup, &label));
+    // The upstream concurrency the fleet allowed: seats in use summed over the replicas, sampled.
+    let sampling = std::sync::atomic::AtomicBool::new(true);
+    let (phase, peak_seats) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut peak = 0f64;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(Ok(pages)) = proxy.as_ref().map(|p| p.metrics()) {
+                    peak = peak.max(targets::bench_seats_in_use(&pages));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        });
+        let phase = rt.block_on(load::run_phase(loaders, args.duration, args.warmup, &label));
+        sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+        (phase, sampler.join().unwrap_or(0.0))
+    });
     let refs: Vec<&TenantLoad> = loads.iter().collect();
     let mut stats = analysis::tenant_stats(&refs, &phase, warm);
     let (jain, share_error, backlogged) = analysis::fairness(&stats);
@@ -345,8 +384,17 @@ fn run_target(
         rep.notes.push(format!("APF nominal seat limits of the tenants' priority levels: {}", l.join(", ")));
     }
     if let Some(p) = &proxy {
+        rep.notes.push(format!(
+            "peak upstream seats in use (sampled every 100 ms, summed over {} replica(s)): {peak_seats} of {} configured",
+            args.replicas.max(1),
+            args.seats
+        ));
+        rep.json.insert("replicas".into(), json!(args.replicas.max(1)));
+        rep.json.insert("peak_upstream_seats".into(), json!(peak_seats));
+        rep.json.insert("peak_upstream_seats_within_policy".into(), json!(peak_seats <= args.seats as f64));
         // vcproxy's own view (flow-control metrics, queues) at the end of the run.
-        if let Ok(m) = p.metrics() {
+        if let Ok(pages) = p.metrics() {
+            let m = pages.join("\n");
             let after = wait_hist(&m);
             let mut waits = Map::new();
             for (t, (sum, count)) in &after {

@@ -16,7 +16,7 @@ use anyhow::{bail, ensure, Context};
 use bytes::Bytes;
 use http::Method;
 use serde_json::json;
-use vcproxy_testenv::{ControlPlane, Vcproxy, VcproxyOptions};
+use vcproxy_testenv::{ControlPlane, Fleet, FleetOptions, Vcproxy, VcproxyOptions};
 
 use super::h2::H2;
 use super::scenario::{Scenario, TenantLoad};
@@ -71,15 +71,54 @@ pub fn policy_toml(sc: &Scenario, seats: u32, queue_length: u32) -> String {
 
 pub use crate::measure::vcproxy_bin;
 
-/// Starts vcproxy with the scenario's policy (written to `out/policy.toml`) and creates the tenants.
+/// What the tenants load: one vcproxy, or replicas of one fleet behind HAProxy.
+pub enum Front {
+    One(Vcproxy),
+    Fleet(Fleet),
+}
+
+impl Front {
+    fn first(&self) -> &Vcproxy {
+        match self {
+            Front::One(p) => p,
+            Front::Fleet(f) => f.replica(0),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Front::One(p) => p.url().to_string(),
+            Front::Fleet(f) => f.url().to_string(),
+        }
+    }
+
+    /// `/metrics` of every replica.
+    pub fn metrics(&self) -> anyhow::Result<Vec<String>> {
+        match self {
+            Front::One(p) => Ok(vec![p.metrics()?]),
+            Front::Fleet(f) => (0..f.len()).map(|i| f.replica(i).metrics()).collect(),
+        }
+    }
+}
+
+/// Seats in use at the bench level, summed over the replicas: the upstream concurrency.
+pub fn bench_seats_in_use(pages: &[String]) -> f64 {
+    let key = "vcproxy_flowcontrol_level_executing_seats{priority_level=\"bench\"} ";
+    pages.iter().filter_map(|m| m.lines().find_map(|l| l.strip_prefix(key)?.trim().parse::<f64>().ok())).sum()
+}
+
+/// Starts vcproxy (`replicas` > 1: that many behind HAProxy, sharing the policy) with the
+/// scenario's policy (written to `out/policy.toml`) and creates the tenants.
+#[allow(clippy::too_many_arguments)]
 pub fn start_vcproxy(
     bin: &Path,
     cp: &ControlPlane,
     sc: &Scenario,
     seats: u32,
     queue_length: u32,
+    replicas: usize,
     out: &Path,
-) -> anyhow::Result<(Vcproxy, Vec<Endpoint>)> {
+) -> anyhow::Result<(Front, Vec<Endpoint>)> {
     std::fs::create_dir_all(out)?;
     let policy = out.join("policy.toml");
     std::fs::write(&policy, policy_toml(sc, seats, queue_length))?;
@@ -92,25 +131,29 @@ pub fn start_vcproxy(
         String::from_utf8_lossy(&check.stderr)
     );
     let policy_abs = policy.canonicalize()?;
-    let opts = VcproxyOptions {
-        extra_toml: format!("[policy]\nfile = \"{}\"\n", policy_abs.display()),
-        ..VcproxyOptions::default()
+    let extra_toml = format!("[policy]\nfile = \"{}\"\n", policy_abs.display());
+    let front = if replicas <= 1 {
+        let opts = VcproxyOptions { extra_toml, ..VcproxyOptions::default() };
+        Front::One(Vcproxy::start_with(bin, cp, opts).context("starting vcproxy")?)
+    } else {
+        let opts = FleetOptions { replicas, fleet: "bench".into(), extra_toml, ..FleetOptions::default() };
+        Front::Fleet(Fleet::start(bin, cp, opts).context("starting vcproxy replicas behind HAProxy")?)
     };
-    let proxy = Vcproxy::start_with(bin, cp, opts).context("starting vcproxy")?;
+    let proxy = front.first();
     let mut eps = Vec::new();
     for t in &sc.tenants {
         let yaml = proxy.create_tenant(&t.name)?;
         let v: serde_yaml::Value = serde_yaml::from_str(&yaml)?;
         let token = v["users"][0]["user"]["token"].as_str().context("tenant kubeconfig has no token")?.to_string();
         eps.push(Endpoint {
-            base_url: proxy.url().to_string(),
+            base_url: front.url(),
             ca_file: proxy.ca_file(),
             auth: Auth::Bearer(token),
             prefix: format!("/clusters/{}", t.name),
             namespace: "load".into(),
         });
     }
-    Ok((proxy, eps))
+    Ok((front, eps))
 }
 
 /// APF nominalConcurrencyShares per tenant: weights scaled so the smallest is `min_shares`.
