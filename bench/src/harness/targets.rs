@@ -16,7 +16,7 @@ use anyhow::{bail, ensure, Context};
 use bytes::Bytes;
 use http::Method;
 use serde_json::json;
-use vcproxy_testenv::{ControlPlane, Fleet, FleetOptions, Vcproxy, VcproxyOptions};
+use vcproxy_testenv::{ControlPlane, Fleet, FleetOptions, Front, Vcproxy, VcproxyOptions};
 
 use super::h2::H2;
 use super::scenario::{Scenario, TenantLoad};
@@ -71,36 +71,6 @@ pub fn policy_toml(sc: &Scenario, seats: u32, queue_length: u32) -> String {
 
 pub use crate::measure::vcproxy_bin;
 
-/// What the tenants load: one vcproxy, or replicas of one fleet behind HAProxy.
-pub enum Front {
-    One(Vcproxy),
-    Fleet(Fleet),
-}
-
-impl Front {
-    fn first(&self) -> &Vcproxy {
-        match self {
-            Front::One(p) => p,
-            Front::Fleet(f) => f.replica(0),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Front::One(p) => p.url().to_string(),
-            Front::Fleet(f) => f.url().to_string(),
-        }
-    }
-
-    /// `/metrics` of every replica.
-    pub fn metrics(&self) -> anyhow::Result<Vec<String>> {
-        match self {
-            Front::One(p) => Ok(vec![p.metrics()?]),
-            Front::Fleet(f) => (0..f.len()).map(|i| f.replica(i).metrics()).collect(),
-        }
-    }
-}
-
 /// Seats in use at the bench level, summed over the replicas: the upstream concurrency.
 pub fn bench_seats_in_use(pages: &[String]) -> f64 {
     let key = "vcproxy_flowcontrol_level_executing_seats{priority_level=\"bench\"} ";
@@ -146,7 +116,7 @@ pub fn start_vcproxy(
         let v: serde_yaml::Value = serde_yaml::from_str(&yaml)?;
         let token = v["users"][0]["user"]["token"].as_str().context("tenant kubeconfig has no token")?.to_string();
         eps.push(Endpoint {
-            base_url: front.url(),
+            base_url: front.url().to_string(),
             ca_file: proxy.ca_file(),
             auth: Auth::Bearer(token),
             prefix: format!("/clusters/{}", t.name),

@@ -203,6 +203,46 @@ impl Drop for Fleet {
     }
 }
 
+/// What tenants talk to: one vcproxy, or replicas of one fleet behind HAProxy.
+#[derive(Debug)]
+pub enum Front {
+    One(Vcproxy),
+    Fleet(Fleet),
+}
+
+impl Front {
+    /// The URL in tenants' kubeconfigs.
+    pub fn url(&self) -> &str {
+        match self {
+            Front::One(p) => p.url(),
+            Front::Fleet(f) => f.url(),
+        }
+    }
+
+    /// Every running replica (the one proxy, for `One`).
+    pub fn replicas(&self) -> Vec<&Vcproxy> {
+        match self {
+            Front::One(p) => vec![p],
+            Front::Fleet(f) => f.replicas.iter().flatten().collect(),
+        }
+    }
+
+    /// The first replica, whose CLI creates tenants (they are in etcd, for every replica).
+    pub fn first(&self) -> &Vcproxy {
+        self.replicas()[0]
+    }
+
+    /// `/metrics` of every replica.
+    pub fn metrics(&self) -> anyhow::Result<Vec<String>> {
+        self.replicas().into_iter().map(Vcproxy::metrics).collect()
+    }
+
+    /// A replica that exited, and how.
+    pub fn exited(&self) -> Option<(&Vcproxy, std::process::ExitStatus)> {
+        self.replicas().into_iter().find_map(|p| p.try_wait().map(|s| (p, s)))
+    }
+}
+
 /// HAProxy from Debian's `haproxy` package (`make test` and `make demo` install it).
 pub fn haproxy_path() -> anyhow::Result<PathBuf> {
     for dir in ["/usr/sbin", "/usr/local/sbin", "/usr/bin"] {

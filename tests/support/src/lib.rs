@@ -27,6 +27,6 @@ pub mod process;
 mod vcproxy;
 
 pub use controlplane::{bin_dir, free_port, kubectl_path, shared, ControlPlane, KUBERNETES_VERSION};
-pub use fleet::{haproxy_path, Fleet, FleetOptions};
+pub use fleet::{haproxy_path, Fleet, FleetOptions, Front};
 pub use process::Process;
 pub use vcproxy::{Vcproxy, VcproxyOptions};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use vcproxy_testenv::{ControlPlane, Fleet, FleetOptions, Vcproxy, VcproxyOptions};
+use vcproxy_testenv::{ControlPlane, Fleet, FleetOptions, Front, Vcproxy, VcproxyOptions};
 
 #[derive(Parser)]
 #[command(name = "vcproxy-devenv", about = "Local environments for vcproxy on a real kube-apiserver")]
@@ -159,10 +159,9 @@ fn demo(
             println!("  vcproxy        {}   (log: {})", p.url(), shown("vcproxy.log"));
             println!("  metrics        {}/metrics", p.admin_url());
         }
-        Front::Fleet(f) => {
+        Front::Fleet(_) => {
             println!("  HAProxy        https://{listen}   (config: {})", shown("haproxy.cfg"));
-            for i in 0..f.len() {
-                let r = f.replica(i);
+            for (i, r) in front.replicas().into_iter().enumerate() {
                 let log = shown(&format!("replica-{i}/vcproxy.log"));
                 println!("  replica {i}      {}   metrics {}/metrics   (log: {log})", r.url(), r.admin_url());
             }
@@ -204,26 +203,3 @@ fn demo(
     Ok(code)
 }
 
-/// What tenants talk to: one vcproxy, or replicas behind HAProxy.
-enum Front {
-    One(Vcproxy),
-    Fleet(Fleet),
-}
-
-impl Front {
-    /// The replica whose CLI creates the tenants (they are in etcd, for every replica).
-    fn first(&self) -> &Vcproxy {
-        match self {
-            Front::One(p) => p,
-            Front::Fleet(f) => f.replica(0),
-        }
-    }
-
-    fn exited(&self) -> Option<(&Vcproxy, std::process::ExitStatus)> {
-        let all: Vec<&Vcproxy> = match self {
-            Front::One(p) => vec![p],
-            Front::Fleet(f) => (0..f.len()).map(|i| f.replica(i)).collect(),
-        };
-        all.into_iter().find_map(|p| p.try_wait().map(|s| (p, s)))
-    }
-}
