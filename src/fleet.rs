@@ -69,10 +69,8 @@ pub fn share(policy: &FlowControlConfig, view: FleetView) -> FlowControlConfig {
         }
         level.queued_work_limit = level.queued_work_limit.div_ceil(n as u64).max(1);
     }
-    let split = |q: &RateQuota| RateQuota {
-        per_second: q.per_second / n as f64,
-        burst: q.burst.div_ceil(n as u32).max(1),
-    };
+    let split =
+        |q: &RateQuota| RateQuota { per_second: q.per_second / n as f64, burst: q.burst.div_ceil(n as u32).max(1) };
     let rates = &mut mine.rate_limits;
     rates.per_tenant = rates.per_tenant.as_ref().map(split);
     rates.global = rates.global.as_ref().map(split);
@@ -171,13 +169,12 @@ impl Membership {
     }
 
     async fn refresh(&mut self) -> anyhow::Result<()> {
-        let resp =
-            self.client.get(self.members_prefix.as_str(), Some(GetOptions::new().with_prefix().with_keys_only())).await?;
-        let mut ids: Vec<&str> = resp
-            .kvs()
-            .iter()
-            .filter_map(|kv| kv.key_str().ok()?.strip_prefix(self.members_prefix.as_str()))
-            .collect();
+        let resp = self
+            .client
+            .get(self.members_prefix.as_str(), Some(GetOptions::new().with_prefix().with_keys_only()))
+            .await?;
+        let mut ids: Vec<&str> =
+            resp.kvs().iter().filter_map(|kv| kv.key_str().ok()?.strip_prefix(self.members_prefix.as_str())).collect();
         ids.sort_unstable();
         let view = view_of(&ids, &self.id);
         self.view.send_if_modified(|old| {

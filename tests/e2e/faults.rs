@@ -8,26 +8,8 @@ use std::time::{Duration, Instant};
 
 use vcproxy_testenv::{ControlPlane, Fleet, FleetOptions};
 
-use crate::writer::{Outcome, Target, Writer};
+use crate::writer::{free_form_crd, Outcome, Target, Writer};
 use crate::{kubectl_with_stdin, ok, token_of, vcproxy_bin};
-
-const WIDGET_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.faults.example.com}
-spec:
-  group: faults.example.com
-  scope: Namespaced
-  names: {plural: gadgets, singular: gadget, kind: Gadget}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
 
 fn collections() -> Vec<(String, &'static str, &'static str)> {
     vec![
@@ -63,8 +45,16 @@ fn apiserver_and_etcd_restarts_lose_no_acknowledged_write() {
     let r0 = fleet.replica(0);
     let kubeconfig = r0.create_tenant_kubeconfig("faulty").unwrap();
     ok(r0.kubectl(&kubeconfig, &["create", "ns", "work"]), "create ns");
-    ok(kubectl_with_stdin(&kubeconfig, &["apply", "-f", "-"], WIDGET_CRD), "create CRD");
-    let target = Target { url: fleet.url().into(), ca: fleet.ca_file(), tenant: "faulty".into(), token: token_of(&kubeconfig) };
+    ok(
+        kubectl_with_stdin(
+            &kubeconfig,
+            &["apply", "-f", "-"],
+            &free_form_crd("faults.example.com", "gadgets", "Gadget"),
+        ),
+        "create CRD",
+    );
+    let target =
+        Target { url: fleet.url().into(), ca: fleet.ca_file(), tenant: "faulty".into(), token: token_of(&kubeconfig) };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     // --- kube-apiserver stopped and started again ---------------------------------------
@@ -82,18 +72,18 @@ fn apiserver_and_etcd_restarts_lose_no_acknowledged_write() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         tokio::task::block_in_place(|| cp.start_apiserver()).expect("kube-apiserver restarts");
         let back = Instant::now();
-        let recovery = first_success(&target, "/api/v1/namespaces/work/configmaps", back, Duration::from_secs(30)).await;
+        let recovery =
+            first_success(&target, "/api/v1/namespaces/work/configmaps", back, Duration::from_secs(30)).await;
         // A watch can be opened again once it is back (the reflector's relist and re-watch).
-        let rewatch = tokio::time::timeout(
-            Duration::from_secs(3),
-            crate::fleet::watch_until_it_ends(target.clone(), "work"),
-        )
-        .await;
+        let rewatch =
+            tokio::time::timeout(Duration::from_secs(3), crate::fleet::watch_until_it_ends(target.clone(), "work"))
+                .await;
         assert!(rewatch.is_err(), "a new watch stays open once kube-apiserver is back");
         (writer.await.unwrap(), (down, recovery), watch_ended)
     });
     report("kube-apiserver restart", &outcome);
-    let ((down_status, down_retry_after, down_reason), recovery) = (recovery.0.expect("an answer while down"), recovery.1);
+    let ((down_status, down_retry_after, down_reason), recovery) =
+        (recovery.0.expect("an answer while down"), recovery.1);
     assert_eq!(down_status, 503, "kube-apiserver down: 503 ({down_reason})");
     assert!(down_retry_after.is_some(), "kube-apiserver down: the 503 has Retry-After");
     assert!(watch_ended, "a watch ends when kube-apiserver goes away (clients re-watch)");
@@ -118,8 +108,13 @@ fn apiserver_and_etcd_restarts_lose_no_acknowledged_write() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         tokio::task::block_in_place(|| cp.start_etcd()).expect("etcd restarts");
         let back = Instant::now();
-        let recovery =
-            first_success(&target, "/apis/faults.example.com/v1/namespaces/work/gadgets", back, Duration::from_secs(30)).await;
+        let recovery = first_success(
+            &target,
+            "/apis/faults.example.com/v1/namespaces/work/gadgets",
+            back,
+            Duration::from_secs(30),
+        )
+        .await;
         (writer.await.unwrap(), (cr, discovery), recovery)
     });
     report("etcd restart", &outcome);

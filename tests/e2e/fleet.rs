@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use vcproxy_testenv::{shared, Fleet, FleetOptions};
 
-use crate::writer::{Target, Writer};
+use crate::writer::{free_form_crd, Target, Writer};
 use crate::{kubectl_with_stdin, ok, token_of, unique_tenant, vcproxy_bin};
 
 /// The value of `metric` (with exactly these labels, or none) in a Prometheus text page.
@@ -86,24 +86,6 @@ fn replicas_split_the_fleet_seats_and_resplit_when_one_comes_or_goes() {
     }
 }
 
-const WIDGET_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.fleet.example.com}
-spec:
-  group: fleet.example.com
-  scope: Namespaced
-  names: {plural: widgets, singular: widget, kind: Widget}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
-
 #[test]
 fn a_replica_killed_mid_load_loses_no_acknowledged_write_and_ends_its_watches() {
     let mut fleet = fleet_of(3);
@@ -111,8 +93,16 @@ fn a_replica_killed_mid_load_loses_no_acknowledged_write_and_ends_its_watches() 
     let tenant = unique_tenant("fk");
     let kubeconfig = r0.create_tenant_kubeconfig(&tenant).unwrap();
     ok(r0.kubectl(&kubeconfig, &["create", "ns", "work"]), "create ns");
-    ok(kubectl_with_stdin(&kubeconfig, &["apply", "-f", "-"], WIDGET_CRD), "create CRD");
-    let target = Target { url: fleet.url().into(), ca: fleet.ca_file(), tenant: tenant.clone(), token: token_of(&kubeconfig) };
+    ok(
+        kubectl_with_stdin(
+            &kubeconfig,
+            &["apply", "-f", "-"],
+            &free_form_crd("fleet.example.com", "widgets", "Widget"),
+        ),
+        "create CRD",
+    );
+    let target =
+        Target { url: fleet.url().into(), ca: fleet.ca_file(), tenant: tenant.clone(), token: token_of(&kubeconfig) };
     let collections = vec![
         ("/api/v1/namespaces/work/configmaps".to_string(), "ConfigMap", "v1"),
         ("/apis/fleet.example.com/v1/namespaces/work/widgets".to_string(), "Widget", "fleet.example.com/v1"),
@@ -166,7 +156,8 @@ pub(crate) async fn watch_until_it_ends(t: Target, namespace: &str) -> bool {
     use http_body_util::BodyExt;
     let Ok(io) = crate::client::tls(&t.url, &t.ca, &[b"h2"]).await else { return false };
     let Ok((mut send, conn)) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(io)).await
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(io))
+            .await
     else {
         return false;
     };

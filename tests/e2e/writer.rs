@@ -16,6 +16,18 @@ use serde_json::{json, Value};
 
 use crate::client::{full, tls, Body};
 
+/// A namespaced CRD `<plural>.<group>` (kind `kind`, version v1) whose `spec` takes anything:
+/// the tenant CRs the writer creates and patches.
+pub fn free_form_crd(group: &str, plural: &str, kind: &str) -> String {
+    let singular = kind.to_ascii_lowercase();
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: {plural}.{group}}}\n\
+         spec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: {plural}, singular: {singular}, kind: {kind}}}\n\
+         \x20 versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n\
+         \x20       type: object\n        properties:\n          spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n"
+    )
+}
+
 /// Where and as whom to write.
 #[derive(Clone)]
 pub struct Target {
@@ -70,27 +82,28 @@ impl Writer {
 
     async fn send(&mut self, method: Method, path: &str, content_type: &str, body: Vec<u8>) -> Option<Answer> {
         if self.conn.is_none() {
-            let io = match tokio::time::timeout(
-                Duration::from_secs(5),
-                tls(&self.target.url, &self.target.ca, &[b"h2"]),
-            )
-            .await
-            {
-                Ok(Ok(io)) => io,
-                _ => {
-                    self.outcome.transport_errors += 1;
-                    return None;
-                }
-            };
-            let (send, conn) =
-                match hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(io)).await
+            let io =
+                match tokio::time::timeout(Duration::from_secs(5), tls(&self.target.url, &self.target.ca, &[b"h2"]))
+                    .await
                 {
-                    Ok(c) => c,
-                    Err(_) => {
+                    Ok(Ok(io)) => io,
+                    _ => {
                         self.outcome.transport_errors += 1;
                         return None;
                     }
                 };
+            let (send, conn) = match hyper::client::conn::http2::handshake(
+                hyper_util::rt::TokioExecutor::new(),
+                hyper_util::rt::TokioIo::new(io),
+            )
+            .await
+            {
+                Ok(c) => c,
+                Err(_) => {
+                    self.outcome.transport_errors += 1;
+                    return None;
+                }
+            };
             tokio::spawn(conn);
             self.conn = Some(send);
         }
@@ -133,7 +146,10 @@ impl Writer {
     pub async fn get_answer(&mut self, path: &str) -> Option<(u16, Option<u64>, String)> {
         let a = self.send(Method::GET, path, "application/json", Vec::new()).await?;
         let v: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
-        let text = v["message"].as_str().map(str::to_string).unwrap_or_else(|| String::from_utf8_lossy(&a.body).chars().take(200).collect());
+        let text = v["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(&a.body).chars().take(200).collect());
         Some((a.status.as_u16(), a.retry_after, text))
     }
 
@@ -146,7 +162,11 @@ impl Writer {
         *self.outcome.errors.entry(a.status.as_u16()).or_default() += 1;
         let status: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
         if status["kind"] != "Status" || status["code"] != a.status.as_u16() {
-            self.outcome.bad_errors.push(format!("{what}: {} with a body that is not its Status: {:?}", a.status, String::from_utf8_lossy(&a.body)));
+            self.outcome.bad_errors.push(format!(
+                "{what}: {} with a body that is not its Status: {:?}",
+                a.status,
+                String::from_utf8_lossy(&a.body)
+            ));
         } else if a.status == StatusCode::SERVICE_UNAVAILABLE && a.retry_after.is_none() {
             self.outcome.bad_errors.push(format!("{what}: 503 without Retry-After"));
         }
@@ -154,11 +174,20 @@ impl Writer {
 
     /// Creates `name` in `collection` with `data: n`, retrying until acknowledged or `deadline`.
     /// True when acknowledged.
-    pub async fn create(&mut self, collection: &str, kind: &str, api_version: &str, name: &str, deadline: Instant) -> bool {
+    pub async fn create(
+        &mut self,
+        collection: &str,
+        kind: &str,
+        api_version: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> bool {
         let body = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": {"n": 0}, "data": {"n": "0"}});
         let mut uncertain = false;
         while Instant::now() < deadline {
-            let Some(a) = self.send(Method::POST, collection, "application/json", serde_json::to_vec(&body).unwrap()).await else {
+            let Some(a) =
+                self.send(Method::POST, collection, "application/json", serde_json::to_vec(&body).unwrap()).await
+            else {
                 uncertain = true;
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
@@ -184,8 +213,9 @@ impl Writer {
         let body = json!({"spec": {"n": n}, "data": {"n": n.to_string()}});
         let path = format!("{collection}/{name}");
         while Instant::now() < deadline {
-            let Some(a) =
-                self.send(Method::PATCH, &path, "application/merge-patch+json", serde_json::to_vec(&body).unwrap()).await
+            let Some(a) = self
+                .send(Method::PATCH, &path, "application/merge-patch+json", serde_json::to_vec(&body).unwrap())
+                .await
             else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
@@ -257,7 +287,8 @@ impl Writer {
                 .unwrap()
                 .iter()
                 .map(|o| {
-                    let n = o["spec"]["n"].as_u64().or_else(|| o["data"]["n"].as_str()?.parse().ok()).unwrap_or(u64::MAX);
+                    let n =
+                        o["spec"]["n"].as_u64().or_else(|| o["data"]["n"].as_str()?.parse().ok()).unwrap_or(u64::MAX);
                     (o["metadata"]["name"].as_str().unwrap().to_string(), n)
                 })
                 .collect();
