@@ -78,6 +78,14 @@ impl Drop for Slot {
 }
 
 impl Slots {
+    /// Drops the idle counters of tenants `keep` refuses (deleted tenants); a counter
+    /// with slots still held stays, so an open watch keeps counting against the cap.
+    fn forget(&self, keep: &dyn Fn(&str) -> bool) {
+        for map in [&self.watches, &self.streams] {
+            map.retain(|tenant, n| keep(tenant) || n.load(Ordering::Acquire) > 0);
+        }
+    }
+
     fn take(map: &DashMap<String, Arc<AtomicUsize>>, tenant: &str, cap: usize) -> Option<Slot> {
         let counter = map.entry(tenant.to_string()).or_default().clone();
         let mut current = counter.load(Ordering::Acquire);
@@ -115,6 +123,12 @@ pub struct Ticket {
 impl Admission {
     pub fn new(flow: Arc<FlowControl>, metrics: Arc<crate::metrics::Metrics>) -> Admission {
         Admission { flow, metrics, slots: Slots::default(), list_bytes: DashMap::new() }
+    }
+
+    /// Forgets what it keeps per tenant for tenants `keep` refuses (see `tenant_sweep`).
+    pub fn forget_tenants(&self, keep: &dyn Fn(&str) -> bool) {
+        self.slots.forget(keep);
+        self.list_bytes.retain(|key, _| keep(key.split('/').next().unwrap_or_default()));
     }
 
     /// Waits for the request's seats (or slot). A refusal is the 429 to send.
@@ -350,5 +364,20 @@ mod tests {
         assert!(Slots::take(&slots.watches, "u", 2).is_some(), "caps are per tenant");
         drop(a);
         assert!(Slots::take(&slots.watches, "t", 2).is_some());
+    }
+
+    #[test]
+    fn a_deleted_tenants_idle_counters_are_forgotten_but_held_ones_stay() {
+        let slots = Slots::default();
+        drop(Slots::take(&slots.watches, "gone", 2).unwrap());
+        let held = Slots::take(&slots.streams, "gone-busy", 1).unwrap();
+        let _live = Slots::take(&slots.watches, "live", 2).unwrap();
+        slots.forget(&|t| t == "live");
+        assert!(!slots.watches.contains_key("gone"));
+        assert!(slots.watches.contains_key("live"));
+        assert!(Slots::take(&slots.streams, "gone-busy", 1).is_none(), "a held slot still counts after the sweep");
+        drop(held);
+        slots.forget(&|t| t == "live");
+        assert!(!slots.streams.contains_key("gone-busy"));
     }
 }

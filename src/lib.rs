@@ -75,6 +75,7 @@ pub mod stack;
 pub mod stream_pool;
 pub mod subjects;
 pub mod tenant_rbac;
+pub mod tenant_sweep;
 pub mod tenants;
 pub mod tls;
 pub mod upgrade;

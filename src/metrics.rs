@@ -197,6 +197,21 @@ impl Metrics {
         }
     }
 
+    /// Removes every series labelled with a tenant `keep` refuses (deleted tenants), so
+    /// tenant churn does not grow the registry; returns how many were removed.
+    pub fn forget_tenants(&self, keep: &dyn Fn(&str) -> bool) -> usize {
+        let f = &self.flow;
+        forget_series(&self.requests, keep)
+            + forget_series(&self.request_duration, keep)
+            + forget_series(&f.dispatched, keep)
+            + forget_series(&f.rejected, keep)
+            + forget_series(&f.inqueue_requests, keep)
+            + forget_series(&f.executing_requests, keep)
+            + forget_series(&f.executing_seats, keep)
+            + forget_series(&f.wait_duration, keep)
+            + forget_series(&f.execution_duration, keep)
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -205,8 +220,52 @@ impl Metrics {
     }
 }
 
+/// Removes the series of `vec` whose `tenant` label `keep` refuses.
+fn forget_series<T: prometheus::core::MetricVecBuilder>(
+    vec: &prometheus::core::MetricVec<T>,
+    keep: &dyn Fn(&str) -> bool,
+) -> usize {
+    use prometheus::core::Collector;
+    let mut removed = 0;
+    for family in vec.collect() {
+        for series in family.get_metric() {
+            let labels: std::collections::HashMap<&str, &str> =
+                series.get_label().iter().map(|l| (l.name(), l.value())).collect();
+            if labels.get("tenant").is_some_and(|t| !keep(t)) && vec.remove(&labels).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flowcontrol::FlowObserver;
+
+    #[test]
+    fn forgetting_tenants_removes_only_their_series() {
+        let m = Metrics::new();
+        for t in ["gone", "kept", "-"] {
+            m.requests.with_label_values(&[t, "get", "200"]).inc();
+            m.request_duration.with_label_values(&[t, "list"]).observe(0.01);
+            m.dispatched("bench", t, 1, std::time::Duration::ZERO);
+            m.flow.rejected.with_label_values(&["bench", t, "queue-full"]).inc();
+        }
+        m.requests.with_label_values(&["gone", "list", "429"]).inc();
+        let removed = m.forget_tenants(&|t| t != "gone");
+        assert_eq!(removed, 6, "two request series, one duration, dispatched, wait duration, rejected");
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(!text.contains("tenant=\"gone\""), "{text}");
+        assert!(text.contains("tenant=\"kept\""));
+        assert!(text.contains("tenant=\"-\""));
+        assert_eq!(m.forget_tenants(&|t| t != "gone"), 0);
     }
 }

@@ -111,6 +111,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         upstream_objects_ready,
         draining: AtomicBool::new(false),
     });
+    tokio::spawn(crate::tenant_sweep::run(proxy.clone(), crate::tenant_sweep::EVERY));
 
     let listener = TcpListener::bind(config.server.listen)
         .await

@@ -50,6 +50,13 @@ pub struct Reconciler {
     locks: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
+impl Reconciler {
+    /// Drops the unheld locks of tenants `keep` refuses (deleted tenants).
+    pub fn forget_tenants(&self, keep: &dyn Fn(&str) -> bool) {
+        self.locks.retain(|tenant, lock| keep(tenant) || Arc::strong_count(lock) > 1);
+    }
+}
+
 /// A `metav1.LabelSelector` object as a selector; None if it is malformed.
 pub fn selector(sel: &Value) -> Option<LabelSelector> {
     let mut terms = Vec::new();

@@ -469,6 +469,11 @@ const BYTES_FRESH_FOR: Duration = Duration::from_secs(5);
 pub struct ByteUsage(dashmap::DashMap<String, (std::time::Instant, i64)>);
 
 impl ByteUsage {
+    /// Drops the cached totals of tenants `keep` refuses (deleted tenants).
+    pub fn forget_tenants(&self, keep: &dyn Fn(&str) -> bool) {
+        self.0.retain(|tenant, _| keep(tenant));
+    }
+
     pub async fn bytes(&self, tenant: &str, store: &ObjectStore) -> Result<i64, StoreError> {
         if let Some(entry) = self.0.get(tenant) {
             if entry.0.elapsed() < BYTES_FRESH_FOR {
