@@ -33,6 +33,53 @@ where
     body.map_err(Into::into).boxed_unsync()
 }
 
+/// A response body that fails once its request's deadline passes: a request that is not
+/// long-running is bounded as a whole, body included, as kube-apiserver's timeout filter
+/// bounds it. A body cut this way ends with an error, so the client sees a reset stream
+/// (HTTP/2) or a closed connection (HTTP/1.1), never a hang or a short body taken as whole.
+pub struct Deadline {
+    inner: ProxyBody,
+    at: std::pin::Pin<Box<tokio::time::Sleep>>,
+    limit: std::time::Duration,
+}
+
+impl Deadline {
+    pub fn new(inner: ProxyBody, at: tokio::time::Instant, limit: std::time::Duration) -> Deadline {
+        Deadline { inner, at: Box::pin(tokio::time::sleep_until(at)), limit }
+    }
+}
+
+impl http_body::Body for Deadline {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::future::Future;
+        if let std::task::Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            return std::task::Poll::Ready(frame);
+        }
+        match self.at.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Some(Err(format!(
+                "the response did not complete within the request's {}s deadline: the super apiserver was too slow",
+                self.limit.as_secs_f64()
+            )
+            .into()))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Reads a whole request body, refusing more than `limit` bytes (kube-apiserver
 /// refuses bodies over 3 MiB; vcproxy does the same before buffering).
 pub async fn collect_limited<B>(body: B, limit: usize) -> Result<Bytes, crate::error::ApiError>
@@ -165,5 +212,39 @@ where
             (self.f)(&rest, out)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use std::time::Duration;
+
+    /// A body that sends one chunk and then never another (an upstream that hung mid-body).
+    fn hangs_after_one_chunk() -> ProxyBody {
+        let chunks = futures_util::stream::iter([Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(b"{")))])
+            .chain(futures_util::stream::pending());
+        http_body_util::StreamBody::new(chunks).boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn a_body_still_streaming_at_the_deadline_ends_with_an_error() {
+        let limit = Duration::from_millis(100);
+        let started = tokio::time::Instant::now();
+        let mut body = Deadline::new(hangs_after_one_chunk(), started + limit, limit);
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), Bytes::from_static(b"{"), "what came before the deadline is passed on");
+        let cut = tokio::time::timeout(Duration::from_secs(2), body.frame()).await.expect("no hang past the deadline");
+        let err = cut.unwrap().unwrap_err();
+        assert!(err.to_string().contains("super apiserver was too slow"), "{err}");
+        assert!(started.elapsed() >= limit);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_ends_in_time_is_untouched() {
+        let limit = Duration::from_secs(5);
+        let body = Deadline::new(full("whole"), tokio::time::Instant::now() + limit, limit);
+        assert_eq!(body.collect().await.unwrap().to_bytes(), Bytes::from_static(b"whole"));
     }
 }

@@ -9,7 +9,7 @@
 //! | `max_streams_per_connection`, `max_pending_reset_streams` | 250, 20 | hyper/h2: concurrent streams; a client resetting streams faster than they are served (CVE-2023-44487, "rapid reset") loses its connection |
 //! | `tls_handshake_seconds`, `header_read_seconds` | 10, 10 | the accept loop and hyper: slowloris sockets are closed |
 //! | `max_body_bytes` | 3 MiB | [`check_declared_body`] (a `413` before the body is read, costing no seat) and every body vcproxy reads |
-//! | `max_request_seconds` | 60 | [`request_deadline`]: a non-long-running request ends with a `504` Status, sooner if it asks with `?timeout=` |
+//! | `max_request_seconds` | 60 | [`request_deadline`]: a non-long-running request ends with a `504` Status, sooner if it asks with `?timeout=`; a body still streaming at the deadline is cut (reset stream) |
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -140,12 +140,19 @@ pub fn request_deadline(info: &RequestInfo, max: Duration) -> Result<Option<Dura
     }
 }
 
-/// The 504 for a request that passed its deadline.
-pub fn deadline_passed(deadline: Duration) -> ApiError {
-    ApiError::timeout(format!(
-        "the request did not complete within {}s: the super apiserver (or the tenant's queue) was too slow; retry, or ask for less (?limit=)",
-        deadline.as_secs_f64()
-    ))
+/// The 504 for a request that passed its deadline: once it held its seats the wait was
+/// the super apiserver's; before, it was the tenant's own queue.
+pub fn deadline_passed(deadline: Duration, seated: bool) -> ApiError {
+    let secs = deadline.as_secs_f64();
+    if seated {
+        ApiError::timeout(format!(
+            "the super apiserver did not answer within the request's {secs}s deadline; retry, or ask for less (?limit=)"
+        ))
+    } else {
+        ApiError::timeout(format!(
+            "the request waited {secs}s in the tenant's queue for an upstream seat; retry later, or ask with a longer ?timeout="
+        ))
+    }
 }
 
 /// A Go `time.Duration` string (`1m30s`, `500ms`, `2h`), as kube-apiserver reads `?timeout=`.

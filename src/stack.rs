@@ -179,8 +179,10 @@ impl Proxy {
         // Flow control: wait for this tenant's fair share of upstream seats (or
         // get a 429). The ticket rides in the response body and is released
         // when the body ends or the client goes away.
+        let seated = AtomicBool::new(false);
         let admitted = async {
             let ticket = self.admission.admit(identity.tenant_name(), &info, policy.limits(identity.tenant_name())).await?;
+            seated.store(true, Ordering::Relaxed);
             // Boxed so a request waiting in the fair queue holds only the state above (~1 KB, was
             // ~20 KB with the route inline): 20,000 queued watches are 20 MB, not 400 MB. The
             // route's state (~8 KB; the CRD store and namespace branches are boxed apart) is
@@ -195,12 +197,20 @@ impl Proxy {
             .await?;
             Ok::<_, ApiError>((ticket, response))
         };
-        // A request that is not long-running ends by its deadline (waiting in the queue included).
+        // A request that is not long-running ends by its deadline (waiting in the queue and
+        // the response body included).
+        let started = tokio::time::Instant::now();
         let (ticket, response) = match deadline {
-            Some(d) => tokio::time::timeout(d, admitted).await.map_err(|_| crate::limits::deadline_passed(d))??,
+            Some(d) => tokio::time::timeout(d, admitted)
+                .await
+                .map_err(|_| crate::limits::deadline_passed(d, seated.load(Ordering::Relaxed)))??,
             None => admitted.await?,
         };
         let in_memory = response.extensions().get::<body::InMemory>().is_some();
+        let response = match deadline {
+            Some(d) if !in_memory => response.map(|b| body::boxed(body::Deadline::new(b, started + d, d))),
+            _ => response,
+        };
         Ok(response.map(|body| self.admission.attach(ticket, body, in_memory)))
     }
 

@@ -41,6 +41,38 @@ const IDENTITY_PREFIXES: &[&str] = &["impersonate-", "x-remote-"];
 /// Removes everything a client may not send upstream: hop-by-hop headers, those
 /// named in `Connection`, credentials, identity headers, and `Accept-Encoding`
 /// (upstream bodies must stay uncompressed so they can be rewritten).
+/// The Status for a request that never got an HTTP answer from the super apiserver. Down
+/// (refused, reset, timed out while connecting) is a 503 to retry; an answer that is not TLS
+/// or HTTP/2 (a broken load balancer, a wrong port) is a 502. Either way the message names
+/// the super apiserver and the transport's reason, which holds no tenant data.
+pub fn transport_error(e: &(dyn std::error::Error + 'static), connecting: bool) -> ApiError {
+    let mut reason = e.to_string();
+    let mut garbled = false;
+    let mut source = e.source();
+    while let Some(cause) = source {
+        reason = cause.to_string();
+        garbled |= cause.downcast_ref::<rustls::Error>().is_some();
+        // `io::Error::source` skips the error it wraps (hyper-rustls wraps rustls' io error in
+        // another), so wrapped io errors are opened by hand.
+        source = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => {
+                garbled |= io.kind() == std::io::ErrorKind::InvalidData;
+                io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
+            }
+            None => cause.source(),
+        };
+    }
+    if garbled {
+        ApiError::bad_gateway(format!(
+            "the super apiserver's answer was not valid TLS or HTTP/2 ({reason}); the fault is upstream of vcproxy, retry shortly"
+        ))
+    } else if connecting {
+        ApiError::service_unavailable(format!("the super apiserver is unreachable ({reason}); retry shortly"))
+    } else {
+        ApiError::bad_gateway(format!("the super apiserver did not answer the request ({reason}); retry shortly"))
+    }
+}
+
 pub fn strip_inbound_headers(headers: &mut HeaderMap) {
     strip_hop_by_hop(headers);
     headers.remove(header::AUTHORIZATION);
@@ -145,10 +177,8 @@ impl Upstream {
         *req.version_mut() = Version::HTTP_2;
         let mut resp = self.long_running.send(req).await.map_err(|e| {
             tracing::warn!(error = %e, "upstream long-running request failed");
-            match e {
-                PoolError::Connect(_) => ApiError::service_unavailable("the super apiserver is unreachable; retry shortly"),
-                PoolError::Request(_) => ApiError::bad_gateway("the super apiserver did not answer the request; retry shortly"),
-            }
+            let connecting = matches!(e, PoolError::Connect(_));
+            transport_error(&e, connecting)
         })?;
         metrics.upstream_responses.with_label_values(&[&format!("{:?}", resp.version())]).inc();
         strip_hop_by_hop(resp.headers_mut());
@@ -169,11 +199,7 @@ impl Upstream {
         *req.version_mut() = Version::HTTP_2;
         let mut resp = client.request(req).await.map_err(|e| {
             tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
-            if e.is_connect() {
-                ApiError::service_unavailable("the super apiserver is unreachable; retry shortly")
-            } else {
-                ApiError::bad_gateway("the super apiserver did not answer the request; retry shortly")
-            }
+            transport_error(&e, e.is_connect())
         })?;
         metrics.upstream_responses.with_label_values(&[&format!("{:?}", resp.version())]).inc();
         strip_hop_by_hop(resp.headers_mut());

@@ -2,14 +2,16 @@
 //! must stay up for the other tests): kube-apiserver stopped and started again, then etcd. Two
 //! replicas behind HAProxy take the writes; every write they acknowledged must still be there,
 //! every refusal must be a Status (503s with Retry-After), nothing may hang, and tenants must be
-//! served again within seconds of the part being back.
+//! served again within seconds of the part being back. Then an upstream that hangs or answers
+//! garbage, through a relay that misbehaves on demand: the request's deadline holds, and the
+//! Status says the super apiserver is at fault.
 
 use std::time::{Duration, Instant};
 
-use vcproxy_testenv::{ControlPlane, Fleet, FleetOptions};
+use vcproxy_testenv::{ControlPlane, FaultyRelay, Fleet, FleetOptions, RelayMode, Vcproxy, VcproxyOptions};
 
 use crate::writer::{free_form_crd, Outcome, Target, Writer};
-use crate::{kubectl_with_stdin, ok, token_of, vcproxy_bin};
+use crate::{kubectl_with_stdin, ok, tenant_on, token_of, vcproxy_bin};
 
 fn collections() -> Vec<(String, &'static str, &'static str)> {
     vec![
@@ -131,3 +133,68 @@ fn apiserver_and_etcd_restarts_lose_no_acknowledged_write() {
     drop(fleet);
     cp.stop();
 }
+
+/// The answer to GET `path` and how long it took.
+async fn timed_get(w: &mut Writer, path: &str) -> (Option<(u16, Option<u64>, String)>, Duration) {
+    let started = Instant::now();
+    let answer = w.get_answer(path).await;
+    (answer, started.elapsed())
+}
+
+#[test]
+fn a_hung_or_garbled_upstream_gets_a_timeout_or_bad_gateway_that_blames_it() {
+    let cp = vcproxy_testenv::shared();
+    let apiserver = cp.apiserver_url().trim_start_matches("https://").parse().unwrap();
+    let relay = FaultyRelay::start(apiserver).expect("a relay to kube-apiserver");
+    let opts = VcproxyOptions {
+        upstream_url: Some(relay.url()),
+        extra_toml: "[limits]\nmax_request_seconds = 3\n".into(),
+        ..Default::default()
+    };
+    let p = Vcproxy::start_with(vcproxy_bin(), cp, opts).expect("vcproxy behind the relay");
+    let (tenant, kubeconfig) = tenant_on(&p, "hung");
+    ok(p.kubectl(&kubeconfig, &["create", "ns", "work"]), "create ns");
+    let target = Target { url: p.url().into(), ca: p.ca_file(), tenant, token: token_of(&kubeconfig) };
+    let path = "/api/v1/namespaces/work/configmaps";
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut w = Writer::new(target.clone());
+        assert_eq!(w.get_status(path).await, Some(200), "served through the relay");
+
+        // Hung: nothing comes back from kube-apiserver.
+        relay.set_mode(RelayMode::Stall);
+        let (asked, asked_took) = timed_get(&mut w, &format!("{path}?timeout=1s")).await;
+        let (default, default_took) = timed_get(&mut w, path).await;
+        relay.set_mode(RelayMode::Pass);
+        let back = first_success(&target, path, Instant::now(), Duration::from_secs(20)).await;
+        eprintln!("hung upstream: ?timeout=1s answered {asked:?} in {asked_took:?}; default answered {default:?} in {default_took:?}; served again {back:?} after");
+        for ((answer, took), limit) in [((asked, asked_took), 1.0), ((default, default_took), 3.0)] {
+            let (code, _, message) = answer.expect("an answer, not a hang");
+            assert_eq!(code, 504, "a hung upstream is a 504 Timeout Status: {message}");
+            assert!(message.contains("super apiserver did not answer"), "the Status blames upstream: {message}");
+            assert!(took >= Duration::from_secs_f64(limit), "not before the deadline: {took:?}");
+            assert!(took < Duration::from_secs_f64(limit + 2.0), "by the deadline ({limit}s): {took:?}");
+        }
+        assert!(back.is_some(), "served again once kube-apiserver answers");
+
+        // Garbage: what comes back is not TLS, on the open connection and on new ones.
+        relay.set_mode(RelayMode::Garbage);
+        let mut garbled = Vec::new();
+        for _ in 0..3 {
+            garbled.push(timed_get(&mut Writer::new(target.clone()), path).await);
+        }
+        relay.set_mode(RelayMode::Pass);
+        let back = first_success(&target, path, Instant::now(), Duration::from_secs(20)).await;
+        eprintln!("garbage from upstream: {garbled:?}; served again {back:?} after");
+        for (answer, took) in garbled {
+            let (code, _, message) = answer.expect("an answer, not a hang");
+            assert_eq!(code, 502, "garbage from upstream is a 502 Status: {message}");
+            assert!(message.contains("not valid TLS or HTTP/2"), "the Status blames upstream: {message}");
+            assert!(took < Duration::from_secs(3), "at once, not at the deadline: {took:?}");
+        }
+        assert!(back.is_some(), "served again once kube-apiserver's answers come through");
+    });
+    drop(p);
+    drop(relay);
+}
+

@@ -24,9 +24,11 @@ mod fleet;
 pub mod http;
 pub mod pki;
 pub mod process;
+mod relay;
 mod vcproxy;
 
 pub use controlplane::{bin_dir, free_port, kubectl_path, shared, ControlPlane, KUBERNETES_VERSION};
 pub use fleet::{haproxy_path, Fleet, FleetOptions, Front};
 pub use process::Process;
+pub use relay::{FaultyRelay, Mode as RelayMode};
 pub use vcproxy::{Vcproxy, VcproxyOptions};

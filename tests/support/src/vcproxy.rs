@@ -36,6 +36,8 @@ pub struct VcproxyOptions {
     /// The fleet whose seats this proxy shares; `None`: a fleet of its own, so that test
     /// proxies on the shared control plane do not split each other's seats.
     pub fleet: Option<String>,
+    /// The super apiserver URL vcproxy dials (a [`crate::FaultyRelay`]'s); `None`: the control plane's.
+    pub upstream_url: Option<String>,
 }
 
 impl Default for VcproxyOptions {
@@ -51,6 +53,7 @@ impl Default for VcproxyOptions {
             public_url: None,
             serving_pki: None,
             fleet: None,
+            upstream_url: None,
         }
     }
 }
@@ -140,7 +143,7 @@ endpoints = ["{etcd}"]
 prefix = "{prefix}"
 "#,
             drain = opts.drain_seconds,
-            upstream = cp.apiserver_url(),
+            upstream = opts.upstream_url.as_deref().unwrap_or(cp.apiserver_url()),
             ca = cp.ca_file().display().to_string(),
             cert = cp.proxy_client_cert().display().to_string(),
             key = cp.proxy_client_key().display().to_string(),
