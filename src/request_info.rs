@@ -151,9 +151,12 @@ pub enum ParseError {
     /// `//` somewhere in the path.
     #[error("request path must not contain empty segments ('//')")]
     EmptySegment,
-    /// The path ends with `/` (only the root `/` may).
+    /// A proxy-subresource path that ends with `/` (its trailing path is the target's own).
     #[error("request path must not end with '/'")]
     TrailingSlash,
+    /// A path kube-apiserver serves only without its trailing `/` (`/openapi/v2/`): 404 there too.
+    #[error("the server could not find the requested resource (the path ends with '/')")]
+    NotFoundWithSlash,
     /// A `.` or `..` segment, raw or percent-encoded (`%2e%2e`).
     #[error("request path must not contain '.' or '..' segments")]
     DotSegment,
@@ -229,6 +232,7 @@ impl ParseError {
             ParseError::UnsupportedMethod { .. } | ParseError::LegacyWatchMethod { .. } => {
                 StatusCode::METHOD_NOT_ALLOWED
             }
+            ParseError::NotFoundWithSlash => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -453,7 +457,7 @@ pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Request
     if !path.starts_with('/') {
         return Err(ParseError::NotAbsolute);
     }
-    let segments = decode_segments(path)?;
+    let (segments, trailing_slash) = decode_segments(path)?;
     let query = Query::parse(query.unwrap_or(""))?;
 
     let mut canonical = String::with_capacity(path.len());
@@ -484,6 +488,16 @@ pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Request
         query,
     };
     classify_resource(method, &mut info)?;
+    if trailing_slash {
+        // A proxy subresource's trailing path is the target's own, so its `/` cannot be dropped;
+        // OpenAPI documents are 404 with a `/` upstream, and so here.
+        if info.subresource.as_deref() == Some("proxy") {
+            return Err(ParseError::TrailingSlash);
+        }
+        if info.segments.first().is_some_and(|s| s == "openapi") {
+            return Err(ParseError::NotFoundWithSlash);
+        }
+    }
     Ok(info)
 }
 
@@ -657,28 +671,28 @@ fn non_resource_verb(method: &Method) -> Result<Verb, ParseError> {
     })
 }
 
-/// Split an absolute path into segments, decoding and checking each one. The root `/` has none.
-fn decode_segments(path: &str) -> Result<Vec<String>, ParseError> {
-    let body = &path[1..];
+/// Split an absolute path into segments, decoding and checking each one, and whether it ended
+/// with one `/` (dropped: kube-apiserver serves `/api/`, `/version/`, `…/pods/` as without it).
+/// The root `/` has none.
+fn decode_segments(path: &str) -> Result<(Vec<String>, bool), ParseError> {
+    let trailing = path.len() > 1 && path.ends_with('/');
+    let body = if trailing { &path[1..path.len() - 1] } else { &path[1..] };
     if body.is_empty() {
-        return Ok(Vec::new());
+        // `/` alone, or `//` (an empty segment, not a trailing slash)
+        return if trailing { Err(ParseError::EmptySegment) } else { Ok((Vec::new(), false)) };
     }
     let count = body.bytes().filter(|&b| b == b'/').count() + 1;
     if count > MAX_SEGMENTS {
         return Err(ParseError::TooManySegments { count });
     }
     let mut segments = Vec::with_capacity(count);
-    for (i, raw) in body.split('/').enumerate() {
+    for raw in body.split('/') {
         if raw.is_empty() {
-            return Err(if i + 1 == count {
-                ParseError::TrailingSlash
-            } else {
-                ParseError::EmptySegment
-            });
+            return Err(ParseError::EmptySegment);
         }
         segments.push(decode_segment(raw)?);
     }
-    Ok(segments)
+    Ok((segments, trailing))
 }
 
 /// Percent-decode one path segment exactly once (`+` stays `+` in paths) and check the result.
@@ -1112,6 +1126,29 @@ mod tests {
     }
 
     #[test]
+    fn one_trailing_slash_means_the_same_as_none() {
+        for path in [
+            "/version/",
+            "/api/",
+            "/apis/",
+            "/api/v1/",
+            "/apis/apps/v1/",
+            "/api/v1/namespaces/",
+            "/api/v1/namespaces/ns1/",
+            "/api/v1/namespaces/ns1/configmaps/",
+            "/api/v1/namespaces/ns1/configmaps/c1/",
+            "/api/v1/namespaces/ns1/pods/p1/log/",
+        ] {
+            let with = ok("GET", path, Some("limit=1"));
+            let without = ok("GET", path.trim_end_matches('/'), Some("limit=1"));
+            assert_eq!(format!("{with:?}"), format!("{without:?}"), "{path}");
+            assert!(!with.path.ends_with('/'), "the path sent on has no trailing slash: {}", with.path);
+        }
+        assert_eq!(ok("GET", "/", None).path, "/");
+        assert_eq!(err("GET", "/openapi/v2/", None).status_code(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
     fn non_resource_shapes() {
         let cases: &[(&str, &str, &str, &[&str])] = &[
             ("GET", "/", "get", &[]),
@@ -1219,9 +1256,9 @@ mod tests {
         refuses!("/api/v1//pods", ParseError::EmptySegment);
         refuses!("/api/v1/namespaces//pods", ParseError::EmptySegment);
         refuses!("/api/v1/namespaces/ns1/pods//", ParseError::EmptySegment);
-        refuses!("/api/v1/pods/", ParseError::TrailingSlash);
-        refuses!("/api/", ParseError::TrailingSlash);
-        refuses!("/api/v1/namespaces/", ParseError::TrailingSlash);
+        refuses!("/api/v1/pods//", ParseError::EmptySegment);
+        refuses!("/openapi/v2/", ParseError::NotFoundWithSlash);
+        refuses!("/openapi/v3/api/v1/", ParseError::NotFoundWithSlash);
         refuses!(
             "/api/v1/namespaces/ns1/services/web/proxy/",
             ParseError::TrailingSlash

@@ -160,7 +160,10 @@ impl Proxy {
         log.user = identity.user.clone();
 
         let info = request_info::parse(req.method(), rest, req.uri().query())
-            .map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))?;
+            .map_err(|e| match e.status_code() {
+                StatusCode::NOT_FOUND => ApiError::not_found(e.to_string()),
+                _ => ApiError::bad_request(format!("invalid request path: {e}")),
+            })?;
         crate::limits::check_declared_body(req.headers(), self.limits.max_body_bytes)?;
         let deadline = crate::limits::request_deadline(&info, self.limits.max_request)?;
         // `kubectl --as`: malformed or out-of-tenant impersonation is refused here; whether

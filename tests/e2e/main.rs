@@ -15,6 +15,7 @@ mod guardrails;
 mod hostile;
 mod limits;
 mod oidc;
+mod paths;
 mod rbac_subjects;
 mod registry;
 mod shutdown;
