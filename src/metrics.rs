@@ -258,10 +258,11 @@ mod tests {
             m.request_duration.with_label_values(&[t, "list"]).observe(0.01);
             m.dispatched("bench", t, 1, std::time::Duration::ZERO);
             m.flow.rejected.with_label_values(&["bench", t, "queue-full"]).inc();
+            m.flow_gauges("bench", t, crate::flowcontrol::FlowGauges::default());
         }
         m.requests.with_label_values(&["gone", "list", "429"]).inc();
         let removed = m.forget_tenants(&|t| t != "gone");
-        assert_eq!(removed, 6, "two request series, one duration, dispatched, wait duration, rejected");
+        assert_eq!(removed, 9, "two request series, one duration, dispatched, wait duration, rejected, 3 gauges");
         let text = String::from_utf8(m.render()).unwrap();
         assert!(!text.contains("tenant=\"gone\""), "{text}");
         assert!(text.contains("tenant=\"kept\""));
