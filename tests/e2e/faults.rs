@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use vcproxy_testenv::{ControlPlane, FaultyRelay, Fleet, FleetOptions, RelayMode, Vcproxy, VcproxyOptions};
 
-use crate::writer::{free_form_crd, Outcome, Target, Writer};
-use crate::{kubectl_with_stdin, ok, tenant_on, token_of, vcproxy_bin};
+use crate::writer::{writing_tenant, Outcome, Target, Writer};
+use crate::{ok, tenant_on, token_of, vcproxy_bin};
 
 fn collections() -> Vec<(String, &'static str, &'static str)> {
     vec![
@@ -44,19 +44,7 @@ fn apiserver_and_etcd_restarts_lose_no_acknowledged_write() {
     let cp = ControlPlane::start().expect("a control plane of this test's own");
     let opts = FleetOptions { replicas: 2, fleet: "faults".into(), ..Default::default() };
     let fleet = Fleet::start(vcproxy_bin(), &cp, opts).expect("two replicas behind HAProxy");
-    let r0 = fleet.replica(0);
-    let kubeconfig = r0.create_tenant_kubeconfig("faulty").unwrap();
-    ok(r0.kubectl(&kubeconfig, &["create", "ns", "work"]), "create ns");
-    ok(
-        kubectl_with_stdin(
-            &kubeconfig,
-            &["apply", "-f", "-"],
-            &free_form_crd("faults.example.com", "gadgets", "Gadget"),
-        ),
-        "create CRD",
-    );
-    let target =
-        Target { url: fleet.url().into(), ca: fleet.ca_file(), tenant: "faulty".into(), token: token_of(&kubeconfig) };
+    let target = writing_tenant(&fleet, "faulty", "faults.example.com", "gadgets", "Gadget");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     // --- kube-apiserver stopped and started again ---------------------------------------

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use vcproxy_testenv::{shared, Fleet, FleetOptions};
 
-use crate::writer::{free_form_crd, Target, Writer};
-use crate::{kubectl_with_stdin, ok, token_of, unique_tenant, vcproxy_bin};
+use crate::writer::{writing_tenant, Target, Writer};
+use crate::{ok, unique_tenant, vcproxy_bin};
 
 /// The value of `metric` (with exactly these labels, or none) in a Prometheus text page.
 fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
@@ -89,20 +89,8 @@ fn replicas_split_the_fleet_seats_and_resplit_when_one_comes_or_goes() {
 #[test]
 fn a_replica_killed_mid_load_loses_no_acknowledged_write_and_ends_its_watches() {
     let mut fleet = fleet_of(3);
-    let r0 = fleet.replica(0);
     let tenant = unique_tenant("fk");
-    let kubeconfig = r0.create_tenant_kubeconfig(&tenant).unwrap();
-    ok(r0.kubectl(&kubeconfig, &["create", "ns", "work"]), "create ns");
-    ok(
-        kubectl_with_stdin(
-            &kubeconfig,
-            &["apply", "-f", "-"],
-            &free_form_crd("fleet.example.com", "widgets", "Widget"),
-        ),
-        "create CRD",
-    );
-    let target =
-        Target { url: fleet.url().into(), ca: fleet.ca_file(), tenant: tenant.clone(), token: token_of(&kubeconfig) };
+    let target = writing_tenant(&fleet, &tenant, "fleet.example.com", "widgets", "Widget");
     let collections = vec![
         ("/api/v1/namespaces/work/configmaps".to_string(), "ConfigMap", "v1"),
         ("/apis/fleet.example.com/v1/namespaces/work/widgets".to_string(), "Widget", "fleet.example.com/v1"),

@@ -28,6 +28,19 @@ pub fn free_form_crd(group: &str, plural: &str, kind: &str) -> String {
     )
 }
 
+/// A tenant made on `fleet`'s replica 0 with namespace `work` and the free-form CRD
+/// `<plural>.<group>`, ready for writers through the load balancer.
+pub fn writing_tenant(fleet: &vcproxy_testenv::Fleet, tenant: &str, group: &str, plural: &str, kind: &str) -> Target {
+    let r0 = fleet.replica(0);
+    let kubeconfig = r0.create_tenant_kubeconfig(tenant).unwrap();
+    crate::ok(r0.kubectl(&kubeconfig, &["create", "ns", "work"]), "create ns");
+    crate::ok(
+        crate::kubectl_with_stdin(&kubeconfig, &["apply", "-f", "-"], &free_form_crd(group, plural, kind)),
+        "create CRD",
+    );
+    Target { url: fleet.url().into(), ca: fleet.ca_file(), tenant: tenant.into(), token: crate::token_of(&kubeconfig) }
+}
+
 /// Where and as whom to write.
 #[derive(Clone)]
 pub struct Target {
