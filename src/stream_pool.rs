@@ -45,8 +45,9 @@ pub struct StreamPool {
 /// Why a stream could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
+    /// The cause stays attached, so the Status can tell "down" from "not TLS" (`upstream::transport_error`).
     #[error("connecting to the super apiserver: {0}")]
-    Connect(String),
+    Connect(#[source] crate::body::BoxError),
     #[error("the super apiserver did not answer: {0}")]
     Request(#[from] hyper::Error),
 }
@@ -95,7 +96,7 @@ impl StreamPool {
     }
 
     async fn dial(&self) -> Result<SendRequest<ProxyBody>, PoolError> {
-        let io = self.connector.clone().oneshot(self.base.clone()).await.map_err(|e| PoolError::Connect(e.to_string()))?;
+        let io = self.connector.clone().oneshot(self.base.clone()).await.map_err(PoolError::Connect)?;
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(30))
@@ -103,7 +104,7 @@ impl StreamPool {
             .adaptive_window(true)
             .handshake(io)
             .await
-            .map_err(|e| PoolError::Connect(e.to_string()))?;
+            .map_err(|e| PoolError::Connect(e.into()))?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "upstream long-running connection ended");

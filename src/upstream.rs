@@ -38,9 +38,6 @@ const HOP_BY_HOP: &[&str] = &[
 /// Header name prefixes the apiserver treats as identity.
 const IDENTITY_PREFIXES: &[&str] = &["impersonate-", "x-remote-"];
 
-/// Removes everything a client may not send upstream: hop-by-hop headers, those
-/// named in `Connection`, credentials, identity headers, and `Accept-Encoding`
-/// (upstream bodies must stay uncompressed so they can be rewritten).
 /// The Status for a request that never got an HTTP answer from the super apiserver. Down
 /// (refused, reset, timed out while connecting) is a 503 to retry; an answer that is not TLS
 /// or HTTP/2 (a broken load balancer, a wrong port) is a 502. Either way the message names
@@ -73,6 +70,9 @@ pub fn transport_error(e: &(dyn std::error::Error + 'static), connecting: bool) 
     }
 }
 
+/// Removes everything a client may not send upstream: hop-by-hop headers, those
+/// named in `Connection`, credentials, identity headers, and `Accept-Encoding`
+/// (upstream bodies must stay uncompressed so they can be rewritten).
 pub fn strip_inbound_headers(headers: &mut HeaderMap) {
     strip_hop_by_hop(headers);
     headers.remove(header::AUTHORIZATION);
