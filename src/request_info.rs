@@ -35,10 +35,12 @@
 //! (ours, the upstream's, the CRD store's) can disagree about what a request means:
 //!
 //! * Path hygiene: each segment is percent-decoded exactly once; encoded `/` and any backslash, `.`/`..`
-//!   segments (raw or encoded), empty segments, a trailing slash (other than the root), control
-//!   characters, invalid escapes, invalid UTF-8, paths over [`MAX_PATH_LEN`] bytes and paths with more
-//!   than [`MAX_SEGMENTS`] segments are errors. kube would instead trim or clean such paths. (This also
-//!   means a proxy-subresource path such as `…/services/web/proxy/` with a trailing slash is refused.)
+//!   segments (raw or encoded), empty segments, control characters, invalid escapes, invalid UTF-8,
+//!   paths over [`MAX_PATH_LEN`] bytes and paths with more than [`MAX_SEGMENTS`] segments are errors.
+//!   kube would instead trim or clean such paths. One trailing slash is dropped (`/api/`, `…/pods/`
+//!   mean `/api`, `…/pods`, as kube-apiserver serves them), except on a proxy-subresource path
+//!   (`…/services/web/proxy/`, refused: its trailing path is the target's) and under `/openapi`
+//!   (404, as upstream).
 //! * Identifiers: namespaces must be DNS-1123 labels; names must be valid path-segment names (no `%`);
 //!   groups must be DNS-1123 subdomains, versions DNS-1035 labels, resources/subresources
 //!   `[A-Za-z0-9_.:-]+` (underscores and mixed case appear in custom/external metrics APIs).
