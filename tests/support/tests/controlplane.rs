@@ -108,3 +108,69 @@ fn vcproxy_start_failure_is_reported() {
 }
 
 
+
+/// kube-scheduler places pods on the two kwok nodes, which run them; kube-apiserver
+/// reaches kwok's kubelet API for logs, exec and port-forward.
+#[test]
+fn pods_run_on_the_fake_nodes_with_logs_exec_and_port_forward() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use vcproxy_testenv::{NODE_NAMES, POD_LOG_TEXT};
+
+    let cp = shared();
+    let nodes = ok(
+        "get nodes",
+        cp.admin_kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            r#"jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}"#,
+        ]),
+    );
+    for n in NODE_NAMES {
+        assert!(nodes.lines().any(|l| l == format!("{n}=True")), "{n} not Ready: {nodes}");
+    }
+    assert_eq!(cp.node_names(), &NODE_NAMES);
+
+    let ns = "testenv-pods";
+    ok("create ns", cp.admin_kubectl(&["create", "namespace", ns]));
+    ok("run pod", cp.admin_kubectl(&["-n", ns, "run", "box", "--image=registry.k8s.io/pause:3.10"]));
+    ok("wait Ready", cp.admin_kubectl(&["-n", ns, "wait", "--for=condition=Ready", "pod/box", "--timeout=60s"]));
+    let node = ok("pod's node", cp.admin_kubectl(&["-n", ns, "get", "pod", "box", "-o", "jsonpath={.spec.nodeName}"]));
+    assert!(NODE_NAMES.contains(&node.as_str()), "scheduled on {node:?}");
+
+    let logs = ok("logs", cp.admin_kubectl(&["-n", ns, "logs", "box"]));
+    assert!(logs.lines().any(|l| l == format!("{POD_LOG_TEXT} 1")), "{logs}");
+
+    let out = ok("exec", cp.admin_kubectl(&["-n", ns, "exec", "box", "--", "sh", "-c", "echo hi-from-exec; pwd"]));
+    assert_eq!(out, format!("hi-from-exec\n{}\n", cp.exec_dir().display()));
+
+    // port-forward to the echo server.
+    let mut cmd = std::process::Command::new(cp.kubectl_path());
+    cmd.arg("--kubeconfig")
+        .arg(cp.admin_kubeconfig())
+        .args(["-n", ns, "port-forward", "pod/box", ":80"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = vcproxy_testenv::process::spawn(cmd).unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap(); // "Forwarding from 127.0.0.1:PORT -> 80"
+    let port: u16 = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("127.0.0.1:"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no local port in {line:?}"));
+    let before = cp.port_forward_echoed_bytes();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    conn.write_all(b"ping-through-port-forward").unwrap();
+    let mut got = [0u8; 25];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping-through-port-forward");
+    assert!(cp.port_forward_echoed_bytes() >= before + 25);
+    drop(conn);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    ok("delete ns", cp.admin_kubectl(&["delete", "namespace", ns, "--wait=false"]));
+}
