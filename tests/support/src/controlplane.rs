@@ -1,5 +1,4 @@
-//! A real etcd + kube-apiserver + kube-controller-manager + kube-scheduler on loopback,
-//! with two fake nodes (kwok, see `nodes.rs`) that run the pods scheduled on them.
+//! A real etcd + kube-apiserver + kube-controller-manager on loopback.
 
 use std::ffi::OsString;
 use std::fs;
@@ -14,7 +13,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::http::{http_get, https_get, Trust};
-use crate::nodes::{self, NodeHost, NODE_NAMES};
 use crate::pki::{kubeconfig_yaml, Pki};
 use crate::process::{self, stop_all, Process};
 
@@ -25,11 +23,8 @@ const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 const TEMP_PREFIX: &str = "vcproxy-testenv-";
 
-/// The binaries a control plane needs, all in [`bin_dir`].
-const BINARIES: [&str; 6] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "kwok"];
-
-/// The directory holding `kube-apiserver`, `kube-controller-manager`, `kube-scheduler`,
-/// `kubectl`, `etcd` and `kwok`: `$VCPROXY_K8S_BIN` if set, else the last line printed by
+/// The directory holding `kube-apiserver`, `kube-controller-manager`, `kubectl`
+/// and `etcd`: `$VCPROXY_K8S_BIN` if set, else the last line printed by
 /// `tools/controlplane/build.sh` (which builds them into a cache first if needed).
 pub fn bin_dir() -> anyhow::Result<PathBuf> {
     static CACHED: OnceLock<PathBuf> = OnceLock::new();
@@ -54,9 +49,9 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
             PathBuf::from(last)
         }
     };
-    for b in BINARIES {
+    for b in ["kube-apiserver", "kube-controller-manager", "kubectl", "etcd"] {
         if !dir.join(b).is_file() {
-            bail!("{} has no {b} (tools/controlplane/build.sh builds what is missing)", dir.display());
+            bail!("{} has no {b}", dir.display());
         }
     }
     Ok(CACHED.get_or_init(|| dir).clone())
@@ -72,8 +67,7 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// A running etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
-/// (with its nodes' log feeder and port-forward target). Dropping it (or
+/// A running etcd, kube-apiserver and kube-controller-manager. Dropping it (or
 /// [`stop`](Self::stop)) stops them in reverse order and removes its temp dir.
 #[derive(Debug)]
 pub struct ControlPlane {
@@ -92,9 +86,6 @@ pub struct ControlPlane {
     apiserver: Mutex<Process>,
     apiserver_cmd: (PathBuf, Vec<OsString>),
     controller_manager: Process,
-    scheduler: Process,
-    kwok: Process,
-    node_host: NodeHost,
 }
 
 impl ControlPlane {
@@ -170,13 +161,7 @@ impl ControlPlane {
             .arg("--authorization-mode=RBAC")
             .arg("--allow-privileged=true")
             .arg("--endpoint-reconciler-type=none")
-            .arg("--profiling=false")
-            // exec, attach, logs and port-forward dial kwok's kubelet API at the node's
-            // InternalIP (127.0.0.1) and daemon endpoint port, verifying its certificate.
-            .arg("--kubelet-preferred-address-types=InternalIP")
-            .arg(format!("--kubelet-certificate-authority={}", pki.ca.cert_file.display()))
-            .arg(format!("--kubelet-client-certificate={}", pki.kubelet_client.cert_file.display()))
-            .arg(format!("--kubelet-client-key={}", pki.kubelet_client.key_file.display()));
+            .arg("--profiling=false");
         let apiserver_cmd = (cmd.get_program().into(), cmd.get_args().map(OsString::from).collect());
         let apiserver = Process::spawn("kube-apiserver", cmd, &dir.join("kube-apiserver.log"))?;
 
@@ -213,32 +198,6 @@ impl ControlPlane {
         let controller_manager =
             Process::spawn("kube-controller-manager", cmd, &dir.join("kube-controller-manager.log"))?;
 
-        let mut cmd = Command::new(bin_dir.join("kube-scheduler"));
-        cmd.arg(format!("--kubeconfig={}", admin_kubeconfig.display()))
-            .arg("--leader-elect=false")
-            .arg("--secure-port=0");
-        let scheduler = Process::spawn("kube-scheduler", cmd, &dir.join("kube-scheduler.log"))?;
-
-        // kwok: the fake nodes' lifecycle and kubelet API, then the nodes themselves.
-        let kwok_dir = dir.join("kwok");
-        let node_host = NodeHost::start(&kwok_dir)?;
-        let kubelet_addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let kwok_config = kwok_dir.join("kwok.yaml");
-        fs::write(&kwok_config, node_host.kwok_config(kubelet_addr, &pki.kubelet.cert_file, &pki.kubelet.key_file))?;
-        let mut cmd = Command::new(bin_dir.join("kwok"));
-        cmd.arg(format!("--kubeconfig={}", admin_kubeconfig.display()))
-            .arg(format!("--config={}", kwok_config.display()))
-            .env("HOME", &kwok_dir); // no ~/.kwok/kwok.yaml of the user's
-        let kwok = Process::spawn("kwok", cmd, &dir.join("kwok.log"))?;
-        let nodes_file = kwok_dir.join("nodes.json");
-        fs::write(&nodes_file, nodes::node_manifest())?;
-        let mut cmd = Command::new(bin_dir.join("kubectl"));
-        cmd.arg(format!("--kubeconfig={}", admin_kubeconfig.display())).arg("create").arg("-f").arg(&nodes_file);
-        let out = process::output(cmd)?;
-        if !out.status.success() {
-            bail!("creating the nodes failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-
         let mut cp = ControlPlane {
             dir,
             temp: Mutex::new(temp),
@@ -252,37 +211,27 @@ impl ControlPlane {
             apiserver: Mutex::new(apiserver),
             apiserver_cmd,
             controller_manager,
-            scheduler,
-            kwok,
-            node_host,
             pki,
         };
         // The controller manager works once it has made the default namespace's
-        // service account; the nodes once kwok has made them Ready and the controller
-        // manager has lifted their not-ready taint.
+        // service account.
         let (etcd, apiserver) = (lock(&cp.etcd), lock(&cp.apiserver));
-        let all = [&*etcd, &*apiserver, &cp.controller_manager, &cp.scheduler, &cp.kwok];
+        let all = [&*etcd, &*apiserver, &cp.controller_manager];
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(10));
-        wait_until(&all, left, "kube-controller-manager (default service account) and Ready nodes", || {
-            let sa = admin_get(&cp.apiserver_url, &cp.pki, "/api/v1/namespaces/default/serviceaccounts/default")?;
-            if sa.status != 200 {
-                return Ok(false);
-            }
-            let list = admin_get(&cp.apiserver_url, &cp.pki, "/api/v1/nodes?labelSelector=type%3Dkwok")?;
-            Ok(list.status == 200 && nodes::nodes_schedulable(&serde_json::from_slice(&list.body)?))
+        wait_until(&all, left, "kube-controller-manager (default service account)", || {
+            Ok(admin_get(&cp.apiserver_url, &cp.pki, "/api/v1/namespaces/default/serviceaccounts/default")?.status
+                == 200)
         })?;
         drop((etcd, apiserver));
         cp.started_in = t0.elapsed();
         Ok(cp)
     }
 
-    /// Stops kwok, kube-scheduler, kube-controller-manager and kube-apiserver, then etcd
-    /// and the nodes' log feeder and echo server, and removes the temp dir (if this
-    /// control plane owns one). Idempotent.
+    /// Stops kube-controller-manager and kube-apiserver, then etcd, and removes
+    /// the temp dir (if this control plane owns one). Idempotent.
     pub fn stop(&self) {
-        stop_all(&[&self.kwok, &self.scheduler, &self.controller_manager, &lock(&self.apiserver)]);
+        stop_all(&[&self.controller_manager, &lock(&self.apiserver)]);
         stop_all(&[&lock(&self.etcd)]);
-        self.node_host.stop();
         let temp = self.temp.lock().unwrap_or_else(|e| e.into_inner()).take();
         drop(temp);
     }
@@ -296,7 +245,7 @@ impl ControlPlane {
         lock(&self.etcd).pid()
     }
 
-    /// Stops kube-apiserver (SIGTERM, then SIGKILL), leaving etcd and the controllers.
+    /// Stops kube-apiserver (SIGTERM, then SIGKILL), leaving etcd and the controller manager.
     pub fn stop_apiserver(&self) {
         lock(&self.apiserver).stop();
     }
@@ -380,32 +329,6 @@ impl ControlPlane {
         self.bin_dir.join("kubectl")
     }
 
-    /// The fake nodes pods are scheduled on (kwok keeps them Ready).
-    pub fn node_names(&self) -> &'static [&'static str] {
-        &NODE_NAMES
-    }
-
-    /// Where a port-forward to any port of any pod arrives: a TCP echo server on loopback.
-    pub fn port_forward_target(&self) -> std::net::SocketAddr {
-        self.node_host.echo_addr()
-    }
-
-    /// Bytes the port-forward echo server has read (and written back), over all connections.
-    pub fn port_forward_echoed_bytes(&self) -> u64 {
-        self.node_host.echoed_bytes()
-    }
-
-    /// The work dir every exec runs its command in (as a process of this host).
-    pub fn exec_dir(&self) -> &Path {
-        self.node_host.exec_dir()
-    }
-
-    /// The log file every container's logs (and attach) read; a line is appended every
-    /// [`nodes::LOG_INTERVAL`], each `"{POD_LOG_TEXT} {n}"` ([`nodes::POD_LOG_TEXT`]).
-    pub fn pod_log_file(&self) -> &Path {
-        self.node_host.log_file()
-    }
-
     /// How long [`start`](Self::start) took until everything was ready.
     pub fn startup_time(&self) -> Duration {
         self.started_in
@@ -423,19 +346,14 @@ impl ControlPlane {
         self.kubectl(&self.admin_kubeconfig, args)
     }
 
-    /// True while etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok all run.
+    /// True while etcd, kube-apiserver and kube-controller-manager all run.
     pub fn is_running(&self) -> bool {
-        [&*lock(&self.etcd), &*lock(&self.apiserver), &self.controller_manager, &self.scheduler, &self.kwok]
-            .iter()
-            .all(|p| p.is_running())
+        [&*lock(&self.etcd), &*lock(&self.apiserver), &self.controller_manager].iter().all(|p| p.is_running())
     }
 
     /// The last lines of every component's log, for error messages.
     pub fn log_tails(&self, lines: usize) -> String {
-        log_tails(
-            &[&*lock(&self.etcd), &*lock(&self.apiserver), &self.controller_manager, &self.scheduler, &self.kwok],
-            lines,
-        )
+        log_tails(&[&*lock(&self.etcd), &*lock(&self.apiserver), &self.controller_manager], lines)
     }
 }
 

@@ -1,10 +1,8 @@
 //! `vcproxy-testenv`: real components for integration tests, benches and the demo.
 //!
-//! [`ControlPlane`] starts a real etcd, kube-apiserver, kube-controller-manager and
-//! kube-scheduler, and kwok with two fake nodes that run pods (exec, attach, logs and
-//! port-forward served from the host; see [`NODE_NAMES`]) (binaries from
-//! `tools/controlplane/build.sh`, see [`bin_dir`]) on free loopback ports with a PKI
-//! generated at run time; [`Vcproxy`] runs `vcproxy serve` in
+//! [`ControlPlane`] starts a real etcd, kube-apiserver and kube-controller-manager
+//! (binaries from `tools/controlplane/build.sh`, see [`bin_dir`]) on free loopback
+//! ports with a PKI generated at run time; [`Vcproxy`] runs `vcproxy serve` in
 //! front of it. [`shared`] gives one control plane per test binary. [`Fleet`] runs
 //! several replicas behind HAProxy, as operators do.
 //!
@@ -24,7 +22,6 @@
 mod controlplane;
 mod fleet;
 pub mod http;
-mod nodes;
 pub mod pki;
 pub mod process;
 mod relay;
@@ -32,7 +29,6 @@ mod vcproxy;
 
 pub use controlplane::{bin_dir, free_port, kubectl_path, shared, ControlPlane, KUBERNETES_VERSION};
 pub use fleet::{haproxy_path, Fleet, FleetOptions, Front};
-pub use nodes::{LOG_INTERVAL as POD_LOG_INTERVAL, NODE_NAMES, POD_LOG_TEXT};
 pub use process::Process;
 pub use relay::{FaultyRelay, Mode as RelayMode};
 pub use vcproxy::{Vcproxy, VcproxyOptions};

@@ -30,11 +30,6 @@ pub struct Pki {
     pub admin: CertFiles,
     /// CN=vcproxy, O=system:masters: the proxy's upstream identity.
     pub vcproxy: CertFiles,
-    /// kwok's kubelet API serving certificate (127.0.0.1, the nodes' InternalIP).
-    pub kubelet: CertFiles,
-    /// CN=kube-apiserver-kubelet-client, O=system:masters: kube-apiserver's identity
-    /// towards the kubelet API (exec, attach, logs, port-forward).
-    pub kubelet_client: CertFiles,
     /// ECDSA P-256 private key (PKCS#8 PEM) that signs service-account tokens.
     pub sa_key_file: PathBuf,
     /// Its public key (PKIX PEM) that verifies them.
@@ -118,18 +113,7 @@ impl Pki {
         )?;
         let client = ExtendedKeyUsagePurpose::ClientAuth;
         let admin = leaf(dir, "admin", &issuer, "admin", Some("system:masters"), &[], client.clone())?;
-        let vcproxy = leaf(dir, "vcproxy", &issuer, "vcproxy", Some("system:masters"), &[], client.clone())?;
-        let kubelet_client = leaf(
-            dir,
-            "kubelet-client",
-            &issuer,
-            "kube-apiserver-kubelet-client",
-            Some("system:masters"),
-            &[],
-            client,
-        )?;
-        let kubelet =
-            leaf(dir, "kubelet", &issuer, "kwok", None, &["127.0.0.1", "localhost"], ExtendedKeyUsagePurpose::ServerAuth)?;
+        let vcproxy = leaf(dir, "vcproxy", &issuer, "vcproxy", Some("system:masters"), &[], client)?;
 
         let sa = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let sa_key_file = dir.join("sa.key");
@@ -137,7 +121,7 @@ impl Pki {
         write(&sa_key_file, &sa.serialize_pem(), 0o600)?;
         write(&sa_pub_file, &sa.public_key_pem(), 0o644)?;
 
-        Ok(Pki { ca, apiserver, admin, vcproxy, kubelet, kubelet_client, sa_key_file, sa_pub_file })
+        Ok(Pki { ca, apiserver, admin, vcproxy, sa_key_file, sa_pub_file })
     }
 }
 
